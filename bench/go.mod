@@ -1,0 +1,3 @@
+module github.com/accessbridge/accessbridge/bench
+
+go 1.26

@@ -1,0 +1,2 @@
+// Package accessbridge is part of AccessBridge.
+package accessbridge

@@ -1,0 +1,3 @@
+module github.com/accessbridge/accessbridge/cmd/accessbridge
+
+go 1.26

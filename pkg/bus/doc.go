@@ -1,0 +1,2 @@
+// Package bus is part of AccessBridge.
+package bus

@@ -1,0 +1,2 @@
+// Package events is part of AccessBridge.
+package events

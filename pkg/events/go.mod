@@ -1,0 +1,3 @@
+module github.com/accessbridge/accessbridge/pkg/events
+
+go 1.26

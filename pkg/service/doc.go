@@ -1,0 +1,2 @@
+// Package service is part of AccessBridge.
+package service

@@ -1,0 +1,3 @@
+module github.com/accessbridge/accessbridge/pkg/service
+
+go 1.26

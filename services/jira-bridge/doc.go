@@ -1,0 +1,2 @@
+// Package jirabridge is part of AccessBridge.
+package jirabridge

@@ -1,0 +1,2 @@
+// Package teleportbridge is part of AccessBridge.
+package teleportbridge

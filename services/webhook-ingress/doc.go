@@ -1,0 +1,2 @@
+// Package webhookingress is part of AccessBridge.
+package webhookingress

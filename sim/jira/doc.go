@@ -1,0 +1,2 @@
+// Package jirasim is part of AccessBridge.
+package jirasim

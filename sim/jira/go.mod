@@ -1,0 +1,3 @@
+module github.com/accessbridge/accessbridge/sim/jira
+
+go 1.26

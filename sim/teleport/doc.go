@@ -1,0 +1,2 @@
+// Package teleportsim is part of AccessBridge.
+package teleportsim

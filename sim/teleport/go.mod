@@ -1,0 +1,3 @@
+module github.com/accessbridge/accessbridge/sim/teleport
+
+go 1.26

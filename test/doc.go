@@ -1,0 +1,2 @@
+// Package test is part of AccessBridge.
+package test

@@ -1,0 +1,3 @@
+module github.com/accessbridge/accessbridge/test
+
+go 1.26
