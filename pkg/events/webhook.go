@@ -1,0 +1,116 @@
+package events
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Authentication methods a webhook delivery can have passed.
+const (
+	AuthHMAC  = "hmac"
+	AuthToken = "token"
+	AuthBasic = "basic"
+	AuthMTLS  = "mtls"
+	AuthNone  = "none"
+)
+
+// MaxWebhookBody bounds the raw body carried in a webhook event.
+const MaxWebhookBody = 4 << 20
+
+// Webhook is the payload of webhook.received: one authenticated delivery
+// from Jira, as received. The ingress decides nothing; the jira-bridge reads
+// Body.
+type Webhook struct {
+	IssueID    string `json:"issue_id"`
+	IssueKey   string `json:"issue_key,omitempty"`
+	Event      string `json:"webhook_event"`
+	Identifier string `json:"identifier,omitempty"`
+	Retry      int    `json:"retry,omitempty"`
+	Flow       string `json:"flow,omitempty"`
+	// ReceivedAt is when the ingress read the delivery.
+	ReceivedAt time.Time `json:"received_at"`
+	// Signed is true when an HMAC signature over the body was verified.
+	Signed bool `json:"signed"`
+	// Auth lists the methods that authenticated the delivery.
+	Auth       []string        `json:"auth"`
+	BodySHA256 string          `json:"body_sha256"`
+	Body       json.RawMessage `json:"body"`
+}
+
+// NewWebhook builds the event of a delivery; body must be the JSON received.
+// The body is kept compacted (JSON encoding would compact it anyway), and
+// BodySHA256 is the hash of that compact form.
+func NewWebhook(issueID, issueKey, event, identifier string, receivedAt time.Time, signed bool, auth []string, body []byte) *Webhook {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, body); err == nil {
+		body = compact.Bytes()
+	}
+	sum := sha256.Sum256(body)
+	return &Webhook{
+		IssueID: issueID, IssueKey: issueKey, Event: event, Identifier: identifier,
+		ReceivedAt: receivedAt.UTC(), Signed: signed, Auth: auth,
+		BodySHA256: hex.EncodeToString(sum[:]), Body: json.RawMessage(body),
+	}
+}
+
+// EventType implements Payload.
+func (w *Webhook) EventType() Type { return WebhookReceived }
+
+// Subject implements Payload.
+func (w *Webhook) Subject() string { return WebhookSubject(w.IssueID) }
+
+// DedupID implements Payload: Jira's webhook identifier, stable across its
+// retries, else the hash of the body.
+func (w *Webhook) DedupID() string {
+	if w.Identifier != "" {
+		return "webhook:" + w.Identifier
+	}
+	return "webhook:sha256:" + w.BodySHA256
+}
+
+// Validate implements Payload.
+func (w *Webhook) Validate() error {
+	if err := token("issue_id", w.IssueID); err != nil {
+		return err
+	}
+	if err := checkLen("issue_key", w.IssueKey, MaxNameLen); err != nil {
+		return err
+	}
+	if err := required("webhook_event", w.Event, MaxNameLen); err != nil {
+		return err
+	}
+	if err := checkLen("identifier", w.Identifier, MaxNameLen); err != nil {
+		return err
+	}
+	if err := checkLen("flow", w.Flow, MaxNameLen); err != nil {
+		return err
+	}
+	if w.ReceivedAt.IsZero() {
+		return fmt.Errorf("received_at: must be set")
+	}
+	if len(w.Auth) == 0 {
+		return fmt.Errorf("auth: must name how the delivery was authenticated (or %q)", AuthNone)
+	}
+	if len(w.Body) == 0 {
+		return fmt.Errorf("body: must not be empty")
+	}
+	if len(w.Body) > MaxWebhookBody {
+		return fmt.Errorf("body: %d bytes, over %d", len(w.Body), MaxWebhookBody)
+	}
+	if !json.Valid(w.Body) {
+		return fmt.Errorf("body: is not JSON")
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, w.Body); err != nil {
+		return fmt.Errorf("body: %w", err)
+	}
+	sum := sha256.Sum256(compact.Bytes())
+	if hex.EncodeToString(sum[:]) != w.BodySHA256 {
+		return fmt.Errorf("body_sha256: does not match the (compacted) body")
+	}
+	return nil
+}
