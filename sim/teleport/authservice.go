@@ -1,0 +1,263 @@
+package teleportsim
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+
+	"github.com/gravitational/teleport/api/client/proto"
+	"github.com/gravitational/teleport/api/types"
+	"github.com/gravitational/trace"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// authService implements the part of Teleport's AuthService that access
+// request plugins call. Handlers return trace errors; the server's error
+// interceptor turns them into gRPC statuses the api client turns back.
+type authService struct {
+	proto.UnimplementedAuthServiceServer
+	srv *Server
+}
+
+// caller is the user named by the verified client certificate, as in
+// Teleport where the identity comes from the certificate subject.
+func (a *authService) caller(ctx context.Context) (User, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return User{}, trace.AccessDenied("missing peer")
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return User{}, trace.AccessDenied("a client certificate signed by the cluster CA is required")
+	}
+	name := info.State.VerifiedChains[0][0].Subject.CommonName
+	u, err := a.srv.rbac.user(name)
+	if err != nil {
+		return User{}, trace.AccessDenied("user %q is not known to the cluster", name)
+	}
+	return u, nil
+}
+
+func (a *authService) Ping(ctx context.Context, _ *proto.PingRequest) (*proto.PingResponse, error) {
+	if _, err := a.caller(ctx); err != nil {
+		return nil, trace.Wrap(err)
+	}
+	ent := a.srv.opts.Edition == EditionEnterprise
+	var remote string
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		remote = p.Addr.String()
+	}
+	return &proto.PingResponse{
+		ClusterName:     a.srv.opts.ClusterName,
+		ServerVersion:   a.srv.opts.ServerVersion,
+		ProxyPublicAddr: a.srv.opts.ProxyPublicAddr,
+		RemoteAddr:      remote,
+		ServerFeatures: &proto.Features{
+			Kubernetes:              true,
+			App:                     true,
+			DB:                      true,
+			Desktop:                 true,
+			AccessControls:          ent,
+			AdvancedAccessWorkflows: ent,
+			OIDC:                    ent,
+			SAML:                    ent,
+			AccessRequests:          &proto.AccessRequestsFeature{},
+		},
+		SignatureAlgorithmSuite: types.SignatureAlgorithmSuite_SIGNATURE_ALGORITHM_SUITE_BALANCED_V1,
+	}, nil
+}
+
+func (a *authService) WatchEvents(w *proto.Watch, stream proto.AuthService_WatchEventsServer) error {
+	caller, err := a.caller(stream.Context())
+	if err != nil {
+		return trace.Wrap(err)
+	}
+	wt, err := a.srv.store.watch(caller, w.Kinds, w.AllowPartialSuccess)
+	if err != nil {
+		return trace.Wrap(err)
+	}
+	defer a.srv.store.unwatch(wt)
+	for {
+		select {
+		case ev := <-wt.events:
+			out, err := eventToGRPC(ev)
+			if err != nil {
+				return trace.Wrap(err)
+			}
+			if err := stream.Send(out); err != nil {
+				return trace.Wrap(err)
+			}
+		case <-wt.done:
+			return wt.err
+		case <-stream.Context().Done():
+			return nil
+		}
+	}
+}
+
+func eventToGRPC(ev types.Event) (*proto.Event, error) {
+	out := &proto.Event{}
+	switch ev.Type {
+	case types.OpInit:
+		out.Type = proto.Operation_INIT
+	case types.OpPut:
+		out.Type = proto.Operation_PUT
+	case types.OpDelete:
+		out.Type = proto.Operation_DELETE
+	default:
+		return nil, trace.BadParameter("unsupported event type %v", ev.Type)
+	}
+	switch r := ev.Resource.(type) {
+	case *types.WatchStatusV1:
+		out.Resource = &proto.Event_WatchStatus{WatchStatus: r}
+	case *types.AccessRequestV3:
+		out.Resource = &proto.Event_AccessRequest{AccessRequest: r}
+	case *types.ResourceHeader:
+		out.Resource = &proto.Event_ResourceHeader{ResourceHeader: r}
+	default:
+		return nil, trace.BadParameter("unsupported resource %T", ev.Resource)
+	}
+	return out, nil
+}
+
+func (a *authService) ListAccessRequests(ctx context.Context, req *proto.ListAccessRequestsRequest) (*proto.ListAccessRequestsResponse, error) {
+	caller, err := a.caller(ctx)
+	if err != nil {
+		return nil, trace.Wrap(err)
+	}
+	var filter types.AccessRequestFilter
+	if req.Filter != nil {
+		filter = *req.Filter
+	}
+	reqs := a.srv.store.list(caller, filter)
+	switch req.Sort {
+	case proto.AccessRequestSort_DEFAULT:
+	case proto.AccessRequestSort_CREATED:
+		slices.SortStableFunc(reqs, func(x, y *types.AccessRequestV3) int {
+			return x.GetCreationTime().Compare(y.GetCreationTime())
+		})
+	case proto.AccessRequestSort_STATE:
+		slices.SortStableFunc(reqs, func(x, y *types.AccessRequestV3) int {
+			return cmp.Compare(x.GetState().String(), y.GetState().String())
+		})
+	case proto.AccessRequestSort_USER:
+		slices.SortStableFunc(reqs, func(x, y *types.AccessRequestV3) int {
+			return cmp.Compare(x.GetUser(), y.GetUser())
+		})
+	default:
+		return nil, trace.BadParameter("unsupported sort order %v", req.Sort)
+	}
+	if req.Descending {
+		slices.Reverse(reqs)
+	}
+	// The page key is an offset: opaque to clients, stable enough for an
+	// emulator (Teleport uses backend keys).
+	start := 0
+	if req.StartKey != "" {
+		if start, err = strconv.Atoi(req.StartKey); err != nil || start < 0 {
+			return nil, trace.BadParameter("invalid start key %q", req.StartKey)
+		}
+	}
+	limit := int(req.Limit)
+	if limit <= 0 || limit > a.srv.opts.MaxPageSize {
+		limit = a.srv.opts.MaxPageSize
+	}
+	start = min(start, len(reqs))
+	end := min(start+limit, len(reqs))
+	resp := &proto.ListAccessRequestsResponse{AccessRequests: reqs[start:end]}
+	if end < len(reqs) {
+		resp.NextKey = strconv.Itoa(end)
+	}
+	return resp, nil
+}
+
+func (a *authService) GetAccessRequestsV2(f *types.AccessRequestFilter, stream proto.AuthService_GetAccessRequestsV2Server) error {
+	caller, err := a.caller(stream.Context())
+	if err != nil {
+		return trace.Wrap(err)
+	}
+	var filter types.AccessRequestFilter
+	if f != nil {
+		filter = *f
+	}
+	for _, r := range a.srv.store.list(caller, filter) {
+		if err := stream.Send(r); err != nil {
+			return trace.Wrap(err)
+		}
+	}
+	return nil
+}
+
+func (a *authService) CreateAccessRequestV2(ctx context.Context, req *types.AccessRequestV3) (*types.AccessRequestV3, error) {
+	caller, err := a.caller(ctx)
+	if err != nil {
+		return nil, trace.Wrap(err)
+	}
+	out, err := a.srv.store.create(caller, req, 0)
+	return out, trace.Wrap(err)
+}
+
+func (a *authService) DeleteAccessRequest(ctx context.Context, id *proto.RequestID) (*emptypb.Empty, error) {
+	caller, err := a.caller(ctx)
+	if err != nil {
+		return nil, trace.Wrap(err)
+	}
+	if err := a.srv.store.remove(&caller, id.ID); err != nil {
+		return nil, trace.Wrap(err)
+	}
+	return &emptypb.Empty{}, nil
+}
+
+func (a *authService) SetAccessRequestState(ctx context.Context, req *proto.RequestStateSetter) (*emptypb.Empty, error) {
+	caller, err := a.caller(ctx)
+	if err != nil {
+		return nil, trace.Wrap(err)
+	}
+	err = a.srv.store.setState(caller, types.AccessRequestUpdate{
+		RequestID:       req.ID,
+		State:           req.State,
+		Reason:          req.Reason,
+		Annotations:     req.Annotations,
+		Roles:           req.Roles,
+		AssumeStartTime: req.AssumeStartTime,
+	}, req.Delegator)
+	if err != nil {
+		return nil, trace.Wrap(err)
+	}
+	return &emptypb.Empty{}, nil
+}
+
+func (a *authService) SubmitAccessReview(ctx context.Context, sub *types.AccessReviewSubmission) (*types.AccessRequestV3, error) {
+	caller, err := a.caller(ctx)
+	if err != nil {
+		return nil, trace.Wrap(err)
+	}
+	out, err := a.srv.store.submitReview(caller, *sub)
+	return out, trace.Wrap(err)
+}
+
+func (a *authService) GetPluginData(ctx context.Context, filter *types.PluginDataFilter) (*proto.PluginDataSeq, error) {
+	caller, err := a.caller(ctx)
+	if err != nil {
+		return nil, trace.Wrap(err)
+	}
+	data, err := a.srv.store.getPluginData(caller, *filter)
+	if err != nil {
+		return nil, trace.Wrap(err)
+	}
+	return &proto.PluginDataSeq{PluginData: data}, nil
+}
+
+func (a *authService) UpdatePluginData(ctx context.Context, params *types.PluginDataUpdateParams) (*emptypb.Empty, error) {
+	caller, err := a.caller(ctx)
+	if err != nil {
+		return nil, trace.Wrap(err)
+	}
+	if err := a.srv.store.updatePluginData(caller, *params); err != nil {
+		return nil, trace.Wrap(err)
+	}
+	return &emptypb.Empty{}, nil
+}
