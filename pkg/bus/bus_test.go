@@ -1,0 +1,406 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/bus"
+	"github.com/accessbridge/accessbridge/pkg/bus/bustest"
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func request(id string, n int) events.AccessRequest {
+	r := events.AccessRequest{ID: id, User: "alice", Roles: []string{"editor"}, State: events.StatePending,
+		Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for i := 0; i < n; i++ {
+		r.Reviews = append(r.Reviews, events.Review{Author: "bob" + strconv.Itoa(i), State: events.StateApproved, Created: r.Created})
+	}
+	return r
+}
+
+// reviewed returns the n-th review event of request id (n >= 1); each has its
+// own dedup id, so a sequence of them is a sequence of distinct events.
+func reviewed(id string, n int) events.Payload { return events.NewRequestReviewed(request(id, n), n) }
+
+func publish(t *testing.T, b *bus.Bus, p events.Payload) *jetstream.PubAck {
+	t.Helper()
+	ack, err := b.PublishEvent(context.Background(), "test", p)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	return ack
+}
+
+func setup(t *testing.T) (*bustest.Server, *bus.Bus) {
+	t.Helper()
+	srv := bustest.Start(t)
+	b := srv.Connect(t, "test")
+	if _, err := b.EnsureStream(context.Background(), events.TeleportStream()); err != nil {
+		t.Fatal(err)
+	}
+	return srv, b
+}
+
+func spec(name string) bus.ConsumerSpec {
+	return bus.ConsumerSpec{Stream: events.StreamTeleport, Durable: name, FilterSubjects: []string{"teleport.requests.>"},
+		AckWait: 5 * time.Second, MaxAttempts: 4, Concurrency: 16, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond}
+}
+
+// run starts a consumer loop and returns a function that stops it and waits.
+func run(t *testing.T, b *bus.Bus, s bus.ConsumerSpec, h bus.Handler) (stop func()) {
+	t.Helper()
+	c, err := b.NewConsumer(context.Background(), s, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func streamMsgs(t *testing.T, b *bus.Bus, stream string) uint64 {
+	t.Helper()
+	s, err := b.JS.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func TestPublishDedupsByEventID(t *testing.T) {
+	_, b := setup(t)
+	p := events.NewRequestCreated(request("r1", 0))
+	first := publish(t, b, p)
+	second := publish(t, b, p)
+	if first.Duplicate || !second.Duplicate || first.Sequence != second.Sequence {
+		t.Fatalf("first %+v second %+v: want the second flagged duplicate of the first", first, second)
+	}
+	publish(t, b, events.NewRequestExpired(request("r1", 0)))
+	if n := streamMsgs(t, b, events.StreamTeleport); n != 2 {
+		t.Fatalf("stream holds %d messages, want 2", n)
+	}
+}
+
+func TestTransientErrorRedeliversAfterDelay(t *testing.T) {
+	_, b := setup(t)
+	s := spec("transient")
+	s.RetryMin, s.RetryMax = 400*time.Millisecond, 400*time.Millisecond
+	var mu sync.Mutex
+	var calls []time.Time
+	var delivered []uint64
+	run(t, b, s, func(_ context.Context, d bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, time.Now())
+		delivered = append(delivered, d.Delivered)
+		if len(calls) == 1 {
+			return bus.Transient(errors.New("jira answered 503"))
+		}
+		return nil
+	})
+	publish(t, b, events.NewRequestCreated(request("r1", 0)))
+	eventually(t, 10*time.Second, "a second delivery", func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) >= 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := calls[1].Sub(calls[0]); gap < 190*time.Millisecond {
+		t.Fatalf("redelivered after %s; the back-off (200–400ms with jitter) was not applied", gap)
+	}
+	if delivered[0] != 1 || delivered[1] != 2 {
+		t.Fatalf("delivery counts %v, want [1 2]", delivered)
+	}
+}
+
+func deadLetters(t *testing.T, b *bus.Bus, consumer string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	s, err := b.JS.Stream(context.Background(), events.StreamDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := uint64(1); ; seq++ {
+		m, err := s.GetMsg(context.Background(), seq, jetstream.WithGetMsgSubject(events.DeadLetterSubject(events.StreamTeleport, consumer)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+		seq = m.Sequence
+	}
+}
+
+func consumerInfo(t *testing.T, b *bus.Bus, name string) *jetstream.ConsumerInfo {
+	t.Helper()
+	c, err := b.JS.Consumer(context.Background(), events.StreamTeleport, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func TestPermanentErrorIsDeadLetteredOnce(t *testing.T) {
+	_, b := setup(t)
+	var calls atomic.Int32
+	run(t, b, spec("permanent"), func(_ context.Context, d bus.Delivery) error {
+		calls.Add(1)
+		return bus.Permanent(errors.New(`jira 400: {"errors":{"customfield_10050":"Field cannot be set"}}`))
+	})
+	ack := publish(t, b, events.NewRequestCreated(request("r1", 0)))
+	eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, b, "permanent")) == 1 })
+	dl := deadLetters(t, b, "permanent")[0]
+	if got := dl.Header.Get(bus.HeaderDLQError); got != `jira 400: {"errors":{"customfield_10050":"Field cannot be set"}}` {
+		t.Errorf("dead letter error header %q", got)
+	}
+	if dl.Header.Get(bus.HeaderDLQSubject) != "teleport.requests.r1" || dl.Header.Get(bus.HeaderDLQSequence) != strconv.FormatUint(ack.Sequence, 10) {
+		t.Errorf("dead letter headers %v", dl.Header)
+	}
+	if ev, err := events.Decode(dl.Data); err != nil || ev.ID != "r1:created" {
+		t.Errorf("dead letter body is not the original event: %v", err)
+	}
+	// Terminated: nothing pending, nothing redelivered.
+	eventually(t, 5*time.Second, "the message to be terminated", func() bool {
+		info := consumerInfo(t, b, "permanent")
+		return info.NumAckPending == 0 && info.NumPending == 0 && info.AckFloor.Stream == ack.Sequence
+	})
+	if info := consumerInfo(t, b, "permanent"); info.NumRedelivered != 0 || calls.Load() != 1 {
+		t.Fatalf("handler called %d times, %d redelivered; want 1 and 0", calls.Load(), info.NumRedelivered)
+	}
+}
+
+func TestRepeatedTransientErrorsEndInDeadLetter(t *testing.T) {
+	_, b := setup(t)
+	var calls atomic.Int32
+	run(t, b, spec("exhausted"), func(context.Context, bus.Delivery) error {
+		calls.Add(1)
+		return errors.New("timeout talking to jira")
+	})
+	publish(t, b, events.NewRequestCreated(request("r1", 0)))
+	eventually(t, 15*time.Second, "a dead letter after MaxAttempts", func() bool { return len(deadLetters(t, b, "exhausted")) == 1 })
+	if n := calls.Load(); n != 4 {
+		t.Fatalf("handler called %d times, want MaxAttempts=4", n)
+	}
+	if got := deadLetters(t, b, "exhausted")[0].Header.Get(bus.HeaderDLQDelivery); got != "4" {
+		t.Fatalf("delivery header %q, want 4", got)
+	}
+}
+
+func TestUndecodableMessageIsDeadLettered(t *testing.T) {
+	_, b := setup(t)
+	var calls atomic.Int32
+	run(t, b, spec("garbage"), func(context.Context, bus.Delivery) error { calls.Add(1); return nil })
+	if _, err := b.JS.Publish(context.Background(), "teleport.requests.r9", []byte(`{"specversion":"1.0","id":"r9:created","source":"x","type":"request.created.v7","subject":"teleport.requests.r9","time":"2026-01-01T00:00:00Z","data":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, b, "garbage")) == 1 })
+	if msg := deadLetters(t, b, "garbage")[0].Header.Get(bus.HeaderDLQError); !strings.Contains(msg, "undecodable") || !strings.Contains(msg, "v1") {
+		t.Fatalf("reason %q does not say what is wrong", msg)
+	}
+	if calls.Load() != 0 {
+		t.Fatal("the handler saw an undecodable event")
+	}
+}
+
+// TestTwoReplicasKeepPerSubjectOrder runs two consumer instances, on two
+// connections, over one durable consumer. For every subject, handling must
+// never overlap and must follow stream order, even with transient failures
+// forcing redeliveries.
+func TestTwoReplicasKeepPerSubjectOrder(t *testing.T) {
+	srv, b := setup(t)
+	const subjects, perSubject = 12, 10
+	type state struct {
+		inFlight atomic.Int32
+		mu       sync.Mutex
+		handled  []int
+	}
+	states := map[string]*state{}
+	for i := 0; i < subjects; i++ {
+		states[fmt.Sprintf("r%d", i)] = &state{}
+	}
+	var overlaps, byReplica [2]atomic.Int32
+	handler := func(replica int) bus.Handler {
+		return func(_ context.Context, d bus.Delivery) error {
+			ev := d.Event.Payload.(*events.RequestEvent)
+			st := states[ev.Request.ID]
+			if st.inFlight.Add(1) > 1 {
+				overlaps[replica].Add(1)
+			}
+			defer st.inFlight.Add(-1)
+			time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond) // simulated Jira call
+			if rand.IntN(5) == 0 {
+				return bus.Transient(errors.New("injected failure"))
+			}
+			st.mu.Lock()
+			st.handled = append(st.handled, ev.Review)
+			st.mu.Unlock()
+			byReplica[replica].Add(1)
+			return nil
+		}
+	}
+	s := spec("replicated")
+	s.MaxAttempts = 50
+	s.RetryMin, s.RetryMax = 10*time.Millisecond, 50*time.Millisecond
+	run(t, b, s, handler(0))
+	run(t, srv.Connect(t, "replica-2"), s, handler(1))
+
+	for n := 1; n <= perSubject; n++ {
+		for i := 0; i < subjects; i++ {
+			publish(t, b, reviewed(fmt.Sprintf("r%d", i), n))
+		}
+	}
+	eventually(t, 60*time.Second, "every event handled", func() bool {
+		for _, st := range states {
+			st.mu.Lock()
+			n := len(st.handled)
+			st.mu.Unlock()
+			if n < perSubject {
+				return false
+			}
+		}
+		return true
+	})
+	if overlaps[0].Load()+overlaps[1].Load() != 0 {
+		t.Fatalf("two events of one subject were handled at once (%d, %d times)", overlaps[0].Load(), overlaps[1].Load())
+	}
+	for id, st := range states {
+		st.mu.Lock()
+		for i, n := range st.handled {
+			if n != i+1 {
+				t.Fatalf("%s handled in order %v, want 1..%d each once", id, st.handled, perSubject)
+			}
+		}
+		st.mu.Unlock()
+	}
+	if byReplica[0].Load() == 0 || byReplica[1].Load() == 0 {
+		t.Fatalf("work was not shared (replica 0: %d, replica 1: %d): the test proves nothing", byReplica[0].Load(), byReplica[1].Load())
+	}
+	t.Logf("replica 0 handled %d, replica 1 handled %d", byReplica[0].Load(), byReplica[1].Load())
+}
+
+func TestRestartedConsumerResumesWithoutLoss(t *testing.T) {
+	srv, b := setup(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	h := func(_ context.Context, d bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[d.Event.ID]++
+		return nil
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
+	stop := run(t, b, spec("resume"), h)
+	for i := 0; i < 20; i++ {
+		publish(t, b, events.NewRequestCreated(request(fmt.Sprintf("a%d", i), 0)))
+	}
+	eventually(t, 10*time.Second, "the first batch", func() bool { return count() == 20 })
+	stop()
+
+	// While the consumer is down, more events arrive and NATS restarts.
+	for i := 0; i < 20; i++ {
+		publish(t, b, events.NewRequestCreated(request(fmt.Sprintf("b%d", i), 0)))
+	}
+	srv.Restart()
+	b2 := srv.Connect(t, "test-after-restart")
+	run(t, b2, spec("resume"), h)
+	for i := 0; i < 20; i++ {
+		publish(t, b2, events.NewRequestCreated(request(fmt.Sprintf("c%d", i), 0)))
+	}
+	eventually(t, 20*time.Second, "all 60 events", func() bool { return count() == 60 })
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s handled %d times", id, n)
+		}
+	}
+}
+
+func TestConsumerSurvivesNATSRestart(t *testing.T) {
+	srv, b := setup(t)
+	var handled atomic.Int32
+	run(t, b, spec("survivor"), func(context.Context, bus.Delivery) error { handled.Add(1); return nil })
+	publish(t, b, events.NewRequestCreated(request("x1", 0)))
+	eventually(t, 10*time.Second, "the first event", func() bool { return handled.Load() == 1 })
+	srv.Restart()
+	eventually(t, 20*time.Second, "reconnect", func() bool { return b.Connected(context.Background()) == nil })
+	var err error
+	eventually(t, 20*time.Second, "a publish after restart", func() bool {
+		_, err = b.PublishEvent(context.Background(), "test", events.NewRequestCreated(request("x2", 0)))
+		return err == nil
+	})
+	eventually(t, 30*time.Second, "the event published after the restart", func() bool { return handled.Load() == 2 })
+}
+
+func TestDeclarationIsIdempotent(t *testing.T) {
+	_, b := setup(t)
+	ctx := context.Background()
+	var handled atomic.Int32
+	stop := run(t, b, spec("idem"), func(context.Context, bus.Delivery) error { handled.Add(1); return nil })
+	for i := 0; i < 5; i++ {
+		publish(t, b, events.NewRequestCreated(request(fmt.Sprintf("i%d", i), 0)))
+	}
+	eventually(t, 10*time.Second, "5 handled", func() bool { return handled.Load() == 5 })
+	stop()
+	before := consumerInfo(t, b, "idem")
+	for i := 0; i < 2; i++ {
+		if _, err := b.EnsureStream(ctx, events.TeleportStream()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.EnsureConsumer(ctx, spec("idem")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.EnsureKV(ctx, bus.BucketLeases, "per-subject leases and progress of AccessBridge consumers", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := consumerInfo(t, b, "idem")
+	if streamMsgs(t, b, events.StreamTeleport) != 5 {
+		t.Fatal("re-declaring the stream lost messages")
+	}
+	if after.AckFloor.Stream != before.AckFloor.Stream || after.Delivered.Stream != before.Delivered.Stream || after.NumPending != 0 {
+		t.Fatalf("re-declaring the consumer changed its state: before %+v after %+v", before.AckFloor, after.AckFloor)
+	}
+	run(t, b, spec("idem"), func(context.Context, bus.Delivery) error { handled.Add(1); return nil })
+	publish(t, b, events.NewRequestCreated(request("i9", 0)))
+	eventually(t, 10*time.Second, "the new event only", func() bool { return handled.Load() == 6 })
+}

@@ -1,2 +1,0 @@
-// Package bus is part of AccessBridge.
-package bus

@@ -1,0 +1,44 @@
+package bus
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics counts what the consume loops do. Create one per service and
+// register it once; every consumer of the service shares it.
+type Metrics struct {
+	outcomes    *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+}
+
+// Outcomes of one delivery.
+const (
+	outcomeAck        = "ack"
+	outcomeRetry      = "retry"
+	outcomeDeadLetter = "dead_letter"
+	outcomeDuplicate  = "duplicate"
+	outcomeWaiting    = "out_of_order"
+	outcomeBusy       = "lease_busy"
+)
+
+// NewMetrics registers the consume-loop metrics with reg (nil: unregistered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "accessbridge_messages_total",
+			Help: "Deliveries handled by the consume loop, by consumer and outcome (ack, retry, dead_letter, duplicate, out_of_order, lease_busy).",
+		}, []string{"consumer", "outcome"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "accessbridge_dead_letters_total",
+			Help: "Messages copied to the DEADLETTER stream, by consumer.",
+		}, []string{"consumer"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "accessbridge_handler_seconds",
+			Help:    "Time spent in message handlers, by consumer.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"consumer"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.outcomes, m.deadLetters, m.duration)
+	}
+	return m
+}
