@@ -437,6 +437,9 @@ func (s *Server) jqlField(name string) (jqlFieldDef, bool) {
 				}
 				return userVal(c.iss.creator)
 			}}, true
+	case "assignee":
+		// Issues are never assigned in the emulator.
+		return jqlFieldDef{name: "assignee", ops: exactOps, kind: "exact", get: func(*evalCtx) []string { return nil }}, true
 	case "resolution":
 		return jqlFieldDef{name: "resolution", ops: exactOps, kind: "exact",
 			get: func(c *evalCtx) []string {

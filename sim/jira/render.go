@@ -154,6 +154,11 @@ func (f fieldSel) want(id string) bool {
 	return f.navigable && id != "comment" && id != "worklog"
 }
 
+// idOnly reports whether only the id is asked for (Cloud search's default).
+func (f fieldSel) idOnly() bool {
+	return !f.all && !f.navigable && len(f.include) == 1 && f.include["id"]
+}
+
 // none reports whether no field at all is selected (e.g. fields=id).
 func (f fieldSel) none() bool {
 	if f.all || f.navigable {

@@ -175,7 +175,7 @@ func (s *Server) handleSearchJQL(w http.ResponseWriter, r *http.Request) {
 	page = page[:min(p.maxResults, len(page))]
 	issues := []any{}
 	for _, iss := range page {
-		if sel.none() && len(p.expand) == 0 && len(p.properties) == 0 {
+		if sel.idOnly() && len(p.expand) == 0 && len(p.properties) == 0 {
 			issues = append(issues, map[string]any{"id": iss.id})
 			continue
 		}
