@@ -75,13 +75,20 @@ func nextEvent(t *testing.T, w types.Watcher) types.Event {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
+	eventuallyEvery(t, what, 20*time.Millisecond, cond)
+}
+
+// eventuallyEvery polls at the given interval. Poll RPCs slowly: the api
+// client's circuit breaker trips for a minute after 10 calls with 90% failures.
+func eventuallyEvery(t *testing.T, what string, interval time.Duration, cond func() error) {
+	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	var err error
 	for time.Now().Before(deadline) {
 		if err = cond(); err == nil {
 			return
 		}
-		time.Sleep(20 * time.Millisecond) // poll interval, not synchronization
+		time.Sleep(interval) // poll interval, not synchronization
 	}
 	t.Fatalf("%s: still failing after %v: %v", what, waitFor, err)
 }

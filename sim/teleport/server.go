@@ -505,6 +505,9 @@ func (s *Server) RefuseConnections(d time.Duration) {
 	s.log.Info().Dur("for", d).Msg("fault: refusing connections")
 }
 
+// Refusing reports whether a RefuseConnections window is still open.
+func (s *Server) Refusing() bool { return s.conns.refusing() }
+
 // SetLatency delays every RPC (and the start of every stream) by d; 0 stops.
 func (s *Server) SetLatency(d time.Duration) {
 	s.latency.Store(int64(d))
