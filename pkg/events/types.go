@@ -45,14 +45,6 @@ var known = map[string]struct {
 	"decision.rejected":  {1, func() Payload { return &DecisionOutcome{Kind: DecisionRejected} }},
 }
 
-func (t Type) base() string {
-	b, _, err := splitType(t)
-	if err != nil {
-		return string(t)
-	}
-	return b
-}
-
 // Types lists every event type this build understands.
 func Types() []Type {
 	out := make([]Type, 0, len(known))
