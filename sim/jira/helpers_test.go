@@ -194,3 +194,11 @@ func createIssue(t *testing.T, c *jira.Client, summary string, labels ...string)
 	}
 	return out.ID, out.Key
 }
+
+// newTestServer starts h and returns its URL; it is closed when the test ends.
+func newTestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

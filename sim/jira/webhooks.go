@@ -116,7 +116,7 @@ func (s *Server) emitLocked(event, eventType string, iss *issue, actor *User, h 
 	if c != nil {
 		p["comment"] = s.commentJSON(iss, c, nil)
 	}
-	body, err := json.Marshal(p)
+	body, err := marshalJSON(p)
 	if err != nil {
 		s.opts.Logger.Error().Err(err).Msg("jira-sim: encode webhook")
 		return
@@ -127,19 +127,23 @@ func (s *Server) emitLocked(event, eventType string, iss *issue, actor *User, h 
 			ID: s.hooks.nextID(), URL: u, Event: event, EventType: eventType,
 			IssueID: iss.id, IssueKey: iss.key, Body: body, State: DeliveryPending, Created: now,
 		}
+		// Decide the faults and copy the duplicate before queueing: once
+		// queued, the delivery belongs to the dispatcher.
+		due, dup := now, (*Delivery)(nil)
 		switch {
 		case f.WebhookDropRate > 0 && s.chance(f.WebhookDropRate):
 			d.State = DeliveryDropped
-			s.hooks.add(d, iss.id, time.Time{})
 		case f.WebhookReorderRate > 0 && s.chance(f.WebhookReorderRate):
-			s.hooks.add(d, iss.id, now.Add(f.WebhookReorderDelay))
-		default:
-			s.hooks.add(d, iss.id, now)
+			due = now.Add(f.WebhookReorderDelay)
 		}
 		if d.State != DeliveryDropped && f.WebhookDuplicateRate > 0 && s.chance(f.WebhookDuplicateRate) {
-			dup := *d
-			dup.Duplicate, dup.Attempts = true, nil
-			s.hooks.add(&dup, iss.id, now)
+			c := *d
+			c.Duplicate = true
+			dup = &c
+		}
+		s.hooks.add(d, iss.id, due)
+		if dup != nil {
+			s.hooks.add(dup, iss.id, now)
 		}
 	}
 }
