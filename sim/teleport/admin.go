@@ -221,6 +221,13 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		return map[string]string{"identity": s.IdentityFile(user)}, nil
 	})
+	handle("POST /v1/identities/{user}/reissue", func(r *http.Request) (any, error) {
+		user := r.PathValue("user")
+		if err := s.ReissueIdentity(user); err != nil {
+			return nil, err
+		}
+		return map[string]string{"identity": s.IdentityFile(user)}, nil
+	})
 	handle("POST /v1/faults/drop-watchers", func(*http.Request) (any, error) {
 		s.DropWatchers()
 		return nil, nil
@@ -429,6 +436,14 @@ func (c *AdminClient) Audit(ctx context.Context) ([]AuditEvent, error) {
 func (c *AdminClient) RotateIdentity(ctx context.Context, user string) (string, error) {
 	var out map[string]string
 	err := c.do(ctx, http.MethodPost, "/v1/identities/"+url.PathEscape(user)+"/rotate", nil, &out)
+	return out["identity"], err
+}
+
+// ReissueIdentity rewrites a user's identity files, keeping the old
+// certificate valid, and returns the path.
+func (c *AdminClient) ReissueIdentity(ctx context.Context, user string) (string, error) {
+	var out map[string]string
+	err := c.do(ctx, http.MethodPost, "/v1/identities/"+url.PathEscape(user)+"/reissue", nil, &out)
 	return out["identity"], err
 }
 

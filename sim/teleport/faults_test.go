@@ -57,6 +57,21 @@ func TestDynamicIdentityReload(t *testing.T) {
 	}
 }
 
+func TestReissueKeepsOldCertificate(t *testing.T) {
+	srv := teleportsim.Start(t, teleportsim.Options{})
+	old := connect(t, srv, teleportsim.UserAccessPlugin)
+	ctx := testContext(t)
+	if err := srv.ReissueIdentity(teleportsim.UserAccessPlugin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Ping(ctx); err != nil {
+		t.Fatalf("old certificate after reissue: %v", err)
+	}
+	if _, err := connect(t, srv, teleportsim.UserAccessPlugin).Ping(ctx); err != nil {
+		t.Fatalf("new certificate: %v", err)
+	}
+}
+
 func TestDropWatchers(t *testing.T) {
 	srv := teleportsim.Start(t, teleportsim.Options{})
 	clt := connect(t, srv, teleportsim.UserAccessPlugin)

@@ -49,7 +49,9 @@ type Options struct {
 	IdentityDir string
 	// Model is the users and roles; nil means DefaultModel(Edition).
 	Model *Model
-	// Clock drives creation times and expiry; default the real clock.
+	// Clock drives request creation times and expiry; default the real
+	// clock. Certificates always use the wall clock, since clients verify
+	// them against it.
 	Clock clockwork.Clock
 	// RequestTTL is how long a request lives before it expires and is
 	// deleted (OpDelete); default 1h.
@@ -131,7 +133,7 @@ func New(opts Options) (*Server, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, fmt.Errorf("teleport emulator options: %w", err)
 	}
-	now := opts.Clock.Now()
+	now := time.Now()
 	ca, err := newAuthority(opts.ClusterName, now)
 	if err != nil {
 		return nil, err
@@ -149,7 +151,7 @@ func New(opts Options) (*Server, error) {
 		closing: make(chan struct{}),
 	}
 	for _, u := range opts.Model.Users {
-		if err := s.issue(u.Name); err != nil {
+		if err := s.issue(u.Name, false); err != nil {
 			return nil, err
 		}
 	}
@@ -273,13 +275,14 @@ func (s *Server) verifyClient(_ [][]byte, chains [][]*x509.Certificate) error {
 	return nil
 }
 
-// issue writes a fresh identity for user and makes it the current one.
-func (s *Server) issue(user string) error {
+// issue writes a fresh identity for user and makes it the current one,
+// rejecting the previous certificate from then on when revoke is set.
+func (s *Server) issue(user string, revoke bool) error {
 	u, err := s.rbac.user(user)
 	if err != nil {
 		return err
 	}
-	id, err := s.ca.issue(u.Name, u.Roles, s.opts.Clock.Now(), s.opts.CertTTL)
+	id, err := s.ca.issue(u.Name, u.Roles, time.Now(), s.opts.CertTTL)
 	if err != nil {
 		return err
 	}
@@ -288,7 +291,7 @@ func (s *Server) issue(user string) error {
 	}
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
-	if old, ok := s.current[user]; ok {
+	if old, ok := s.current[user]; ok && revoke {
 		s.revoked[old] = true
 	}
 	s.current[user] = id.serial.String()
@@ -332,11 +335,21 @@ func (s *Server) RotateIdentity(user string) error {
 	s.idMu.Lock()
 	old := s.current[user]
 	s.idMu.Unlock()
-	if err := s.issue(user); err != nil {
+	if err := s.issue(user, true); err != nil {
 		return err
 	}
 	n := s.conns.closeWhere(func(serial string) bool { return serial == old })
 	s.log.Info().Str("user", user).Int("closed_conns", n).Msg("identity rotated")
+	return nil
+}
+
+// ReissueIdentity rewrites user's files with a new certificate and leaves the
+// old one valid, like Machine ID renewing before expiry.
+func (s *Server) ReissueIdentity(user string) error {
+	if err := s.issue(user, false); err != nil {
+		return err
+	}
+	s.log.Info().Str("user", user).Msg("identity reissued")
 	return nil
 }
 

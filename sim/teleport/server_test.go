@@ -95,7 +95,9 @@ func TestWatchPutAndDelete(t *testing.T) {
 	ctx := testContext(t)
 	w := watchRequests(t, ctx, clt)
 
-	id := mustCreate(t, srv, teleportsim.UserRequester, teleportsim.WithSuggestedReviewers(teleportsim.UserReviewer))
+	node := types.ResourceID{ClusterName: teleportsim.DefaultClusterName, Kind: types.KindNode, Name: "db-1"}
+	id := mustCreate(t, srv, teleportsim.UserRequester,
+		teleportsim.WithSuggestedReviewers(teleportsim.UserReviewer), teleportsim.WithResources(node))
 	ev := nextEvent(t, w)
 	req, ok := ev.Resource.(types.AccessRequest)
 	if ev.Type != types.OpPut || !ok || req.GetName() != id || !req.GetState().IsPending() {
@@ -103,6 +105,9 @@ func TestWatchPutAndDelete(t *testing.T) {
 	}
 	if req.GetRequestReason() != "need to edit" || len(req.GetSuggestedReviewers()) != 1 {
 		t.Errorf("request fields lost: reason %q reviewers %v", req.GetRequestReason(), req.GetSuggestedReviewers())
+	}
+	if res := req.GetRequestedResourceIDs(); len(res) != 1 || types.ResourceIDToString(res[0]) != types.ResourceIDToString(node) {
+		t.Errorf("requested resources = %v", res)
 	}
 
 	if err := srv.Approve(id, "ok"); err != nil {

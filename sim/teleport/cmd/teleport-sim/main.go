@@ -44,7 +44,8 @@ const usage = `teleport-sim: Teleport Auth Service emulator for AccessBridge tes
   teleport-sim request plugin-data ID PLUGIN [key=value ...]
   teleport-sim users
   teleport-sim audit
-  teleport-sim identity rotate USER
+  teleport-sim identity rotate USER     (new cert; the old one is rejected)
+  teleport-sim identity reissue USER    (new cert; the old one stays valid)
   teleport-sim fault drop-watchers | refuse DURATION | latency DURATION
 
 Client commands take --admin URL (default $TELEPORT_SIM_ADMIN or ` + defaultAdmin + `).
@@ -384,10 +385,19 @@ func (m Main) identity(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 || pos[0] != "rotate" {
-		return errors.New("usage: identity rotate USER")
+	if len(pos) != 2 || (pos[0] != "rotate" && pos[0] != "reissue") {
+		return errors.New("usage: identity rotate|reissue USER")
 	}
-	path, err := teleportsim.NewAdminClient(*admin).RotateIdentity(ctx, pos[1])
+	c := teleportsim.NewAdminClient(*admin)
+	if pos[0] == "reissue" {
+		path, err := c.ReissueIdentity(ctx, pos[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "new identity for %s written to %s (old certificate still valid)\n", pos[1], path)
+		return nil
+	}
+	path, err := c.RotateIdentity(ctx, pos[1])
 	if err != nil {
 		return err
 	}

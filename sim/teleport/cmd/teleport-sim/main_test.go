@@ -63,6 +63,7 @@ func TestCLIAgainstRunningEmulator(t *testing.T) {
 		t.Fatalf("audit:\n%s", out)
 	}
 	run(t, admin, "identity", "rotate", "access-plugin")
+	run(t, admin, "identity", "reissue", "access-plugin")
 	run(t, admin, "fault", "latency", "0s")
 	run(t, admin, "fault", "drop-watchers")
 	run(t, admin, "fault", "refuse", "10ms")
