@@ -333,19 +333,21 @@ func (s *Server) createLocked(d newIssueData, actor *User) *issue {
 	s.byKey[iss.key] = iss
 	s.version++
 
-	// Jira keeps no history for creation, but the webhook carries one.
-	st, _ := s.status(iss.status)
-	items := []ChangeItem{}
-	if iss.description != "" {
-		items = append(items, ChangeItem{Field: "description", FieldType: "jira", FieldID: "description", ToString: iss.description})
+	if s.wantsEventLocked(EventIssueCreated) {
+		// Jira keeps no history for creation, but the webhook carries one.
+		st, _ := s.status(iss.status)
+		var items []ChangeItem
+		if iss.description != "" {
+			items = append(items, ChangeItem{Field: "description", FieldType: "jira", FieldID: "description", ToString: iss.description})
+		}
+		items = append(items,
+			ChangeItem{Field: "priority", FieldType: "jira", FieldID: "priority", To: "3", ToString: "Medium"},
+			ChangeItem{Field: "reporter", FieldType: "jira", FieldID: "reporter", To: s.userRef(d.reporter), ToString: d.reporter.DisplayName},
+			ChangeItem{Field: "Status", FieldType: "jira", FieldID: "status", To: st.ID, ToString: st.Name},
+			ChangeItem{Field: "summary", FieldType: "jira", FieldID: "summary", ToString: iss.summary},
+		)
+		s.emitLocked(EventIssueCreated, "issue_created", iss, actor, &history{id: s.nextIDLocked(), items: items}, nil)
 	}
-	items = append(items,
-		ChangeItem{Field: "priority", FieldType: "jira", FieldID: "priority", To: "3", ToString: "Medium"},
-		ChangeItem{Field: "reporter", FieldType: "jira", FieldID: "reporter", To: s.userRef(d.reporter), ToString: d.reporter.DisplayName},
-		ChangeItem{Field: "Status", FieldType: "jira", FieldID: "status", To: st.ID, ToString: st.Name},
-		ChangeItem{Field: "summary", FieldType: "jira", FieldID: "summary", ToString: iss.summary},
-	)
-	s.emitLocked(EventIssueCreated, "issue_created", iss, actor, &history{id: s.nextIDLocked(), items: items}, nil)
 	return iss
 }
 

@@ -7,8 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"hash/fnv"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -88,7 +90,7 @@ func (s *Server) WaitWebhooks(ctx context.Context) error {
 // emitLocked builds a webhook payload from the state at the event and queues
 // it for every receiver. Caller holds s.mu.
 func (s *Server) emitLocked(event, eventType string, iss *issue, actor *User, h *history, c *comment) {
-	if len(s.opts.WebhookURLs) == 0 || !slices.Contains(s.opts.WebhookEvents, event) {
+	if !s.wantsEventLocked(event) {
 		return
 	}
 	now := s.opts.Now()
@@ -146,6 +148,11 @@ func (s *Server) emitLocked(event, eventType string, iss *issue, actor *User, h 
 			s.hooks.add(dup, iss.id, now)
 		}
 	}
+}
+
+// wantsEventLocked reports whether anyone receives event.
+func (s *Server) wantsEventLocked(event string) bool {
+	return len(s.opts.WebhookURLs) > 0 && slices.Contains(s.opts.WebhookEvents, event)
 }
 
 // dispatcher delivers webhooks asynchronously: one queue per worker, issues
@@ -325,6 +332,10 @@ func (d *dispatcher) attempt(q *workQueue, it *workItem) {
 			return // shutting down; the delivery stays pending
 		}
 		a.Error = err.Error()
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			a.Error = ue.Err.Error() // without the URL, which may hold a secret token
+		}
 	} else {
 		a.Status = resp.StatusCode
 		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
