@@ -51,7 +51,7 @@ func TestJQL(t *testing.T) {
 	mk("alice requested editor", "Pending", "0b8e-aaaa", "teleport-access-request-0b8e-aaaa", "teleport") // TAR-1, an hour ago
 	clock = now.Add(-5 * time.Minute)
 	mk("bob requested admin", "Approved", "1c9f-bbbb", "teleport") // TAR-2
-	mk("carol requested auditor", "", "")                         // TAR-3, Backlog
+	mk("carol requested auditor", "", "")                          // TAR-3, Backlog
 	clock = now
 
 	tests := []struct {

@@ -316,6 +316,15 @@ func (o *Options) checkUsers() error {
 	if o.Bot == "" {
 		o.Bot = o.Users[0].AccountID
 	}
+	botFound := false
+	for _, u := range o.Users {
+		for _, id := range []string{u.AccountID, u.Name, u.Key, u.Email} {
+			botFound = botFound || strings.EqualFold(id, o.Bot)
+		}
+	}
+	if !botFound {
+		return fmt.Errorf("Bot %q is not one of Users", o.Bot)
+	}
 	ids := map[string]bool{}
 	for _, u := range o.Users {
 		own := map[string]bool{}
