@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,11 +22,11 @@ type Server struct {
 	opts    Options
 	handler http.Handler
 
-	startMu sync.Mutex
+	startMu sync.Mutex // guards httpSrv and closed
 	httpSrv *http.Server
-	ln      net.Listener
-	baseURL string
 	closed  bool
+	// baseURL is set once by Start; read lock-free by every handler.
+	baseURL atomic.Pointer[string]
 
 	// mu guards the Jira data below. Lock order: mu, then faultMu, then
 	// randMu; the dispatcher's lock is taken last and never held while
@@ -51,6 +52,10 @@ type Server struct {
 
 	hooks *dispatcher
 }
+
+// maxRequestLog bounds the request log of a long-running emulator; past it
+// the older half is forgotten.
+const maxRequestLog = 200000
 
 // Request is one REST API call received, as logged by the emulator.
 type Request struct {
@@ -112,11 +117,11 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("jirasim: listen %s: %w", s.opts.Addr, err)
 	}
-	s.ln = ln
-	s.baseURL = s.opts.BaseURL
-	if s.baseURL == "" {
-		s.baseURL = "http://" + ln.Addr().String()
+	base := s.opts.BaseURL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
 	}
+	s.baseURL.Store(&base)
 	s.httpSrv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	s.hooks.start()
 	go func() {
@@ -124,7 +129,7 @@ func (s *Server) Start() error {
 			s.opts.Logger.Error().Err(err).Msg("jira-sim: serve")
 		}
 	}()
-	s.opts.Logger.Info().Str("url", s.baseURL).Str("flavor", s.opts.Flavor).Str("project", s.opts.ProjectKey).Msg("jira-sim: listening")
+	s.opts.Logger.Info().Str("url", base).Str("flavor", s.opts.Flavor).Str("project", s.opts.ProjectKey).Msg("jira-sim: listening")
 	return nil
 }
 
@@ -132,11 +137,12 @@ func (s *Server) Start() error {
 // abandoned (see WaitWebhooks).
 func (s *Server) Close() {
 	s.startMu.Lock()
-	defer s.startMu.Unlock()
 	if s.closed {
+		s.startMu.Unlock()
 		return
 	}
 	s.closed = true
+	s.startMu.Unlock()
 	if s.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -149,12 +155,10 @@ func (s *Server) Close() {
 
 // URL is the base URL of the emulator, e.g. http://127.0.0.1:40123.
 func (s *Server) URL() string {
-	s.startMu.Lock()
-	defer s.startMu.Unlock()
-	if s.baseURL == "" {
-		return s.opts.BaseURL
+	if p := s.baseURL.Load(); p != nil {
+		return *p
 	}
-	return s.baseURL
+	return s.opts.BaseURL
 }
 
 // Handler serves the emulator without a listener (e.g. behind httptest).
@@ -179,7 +183,8 @@ func (s *Server) Bot() User {
 // Users returns the configured users, secrets included.
 func (s *Server) Users() []User { return append([]User(nil), s.opts.Users...) }
 
-// Requests returns the REST API calls received so far, oldest first.
+// Requests returns the REST API calls received so far, oldest first (the
+// most recent 100,000 at least).
 func (s *Server) Requests() []Request {
 	s.reqMu.Lock()
 	defer s.reqMu.Unlock()
@@ -266,11 +271,16 @@ func (s *Server) logRequests(api *http.ServeMux, next http.Handler) http.Handler
 		start := s.opts.Now()
 		defer func() {
 			s.reqMu.Lock()
+			if len(s.requests) >= maxRequestLog {
+				s.requests = append(s.requests[:0], s.requests[maxRequestLog/2:]...)
+			}
 			s.requests = append(s.requests, Request{
 				Time: start, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
 				Route: route, Status: rec.status, User: info.user,
 			})
 			s.reqMu.Unlock()
+			s.opts.Logger.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
+				Str("user", info.user).Msg("jira-sim: api call")
 		}()
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), callInfoKey{}, info)))
 	})
