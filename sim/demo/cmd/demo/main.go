@@ -1,0 +1,189 @@
+// Command demo runs the AccessBridge demo: the Teleport and Jira emulators
+// in this process, the accessbridge binary as a child process wired to both,
+// and a scripted scenario whose every step is checked. Then it keeps running
+// and prints where to look, until Ctrl-C. With DEMO_EXIT=1 it exits after the
+// scenario: 0 when every step passed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/accessbridge/accessbridge/sim/demo"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	bin := flag.String("bin", "bin/accessbridge", "path of the accessbridge binary")
+	dir := flag.String("dir", "tmp/demo", "working directory (identity files, NATS store, logs); wiped at start")
+	jiraAddr := flag.String("jira-addr", "127.0.0.1:8080", "listen address of the Jira emulator and its board page")
+	tpAddr := flag.String("teleport-addr", "127.0.0.1:3025", "listen address of the Teleport emulator's gRPC API")
+	tpAdmin := flag.String("teleport-admin-addr", "127.0.0.1:3080", "admin endpoint of the Teleport emulator (teleport-sim CLI)")
+	ingressAddr := flag.String("ingress-addr", "127.0.0.1:8081", "listen address of AccessBridge's webhook ingress")
+	opsAddr := flag.String("ops-addr", "127.0.0.1:8090", "AccessBridge's /status /readyz /metrics address")
+	natsAddr := flag.String("nats-addr", "127.0.0.1:4222", "the embedded NATS server's address")
+	flavor := flag.String("jira-flavor", "cloud", "Jira flavour: cloud or server")
+	flag.Parse()
+	exitAfter := os.Getenv("DEMO_EXIT") == "1"
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	if _, err := os.Stat(*bin); err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %s not found: run `make build` first (make demo does)\n", *bin)
+		return 1
+	}
+	_ = os.RemoveAll(*dir)
+	abs, _ := filepath.Abs(*dir)
+	stack, err := demo.Start(demo.Options{
+		Dir: abs, JiraAddr: *jiraAddr, TeleportAddr: *tpAddr, TeleportAdminAddr: *tpAdmin,
+		IngressURL: "http://" + *ingressAddr + "/webhook", JiraFlavor: *flavor,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		return 1
+	}
+	defer stack.Close()
+	fmt.Printf("Teleport emulator  %s (gRPC, mTLS)   Jira emulator  %s\n", stack.Teleport.Addr(), stack.Jira.URL())
+
+	logPath := filepath.Join(abs, "accessbridge.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		return 1
+	}
+	defer logFile.Close()
+	env := append(os.Environ(), stack.Env(*ingressAddr, filepath.Join(abs, "data"))...)
+	env = append(env, "ACCESSBRIDGE_HTTP_ADDR="+*opsAddr, "ACCESSBRIDGE_NATS_LISTEN="+*natsAddr)
+	cmd := exec.Command(*bin, "start")
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "demo: start %s: %v\n", *bin, err)
+		return 1
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+	defer stop()
+	fmt.Printf("accessbridge started (pid %d), logs in %s\n", cmd.Process.Pid, logPath)
+
+	start := time.Now()
+	if err := waitReady(ctx, exited, "http://"+*opsAddr+"/readyz", "http://"+*ingressAddr+"/status"); err != nil {
+		fmt.Fprintf(os.Stderr, "demo: accessbridge did not become ready: %v\n--- last lines of %s ---\n%s", err, logPath, tail(logPath, 20))
+		return 1
+	}
+	fmt.Printf("accessbridge ready in %.2fs\n\n", time.Since(start).Seconds())
+
+	sc := &demo.Scenario{Stack: stack, Out: os.Stdout}
+	steps, err := sc.Run(ctx)
+	total := time.Duration(0)
+	for _, s := range steps {
+		total += s.Took
+	}
+	if err != nil {
+		fmt.Printf("\nscenario FAILED after %d steps (%.2fs)\n--- last lines of %s ---\n%s", len(steps), total.Seconds(), logPath, tail(logPath, 30))
+		return 1
+	}
+	fmt.Printf("\nscenario passed: %d steps in %.2fs\n", len(steps), total.Seconds())
+	if exitAfter {
+		return 0
+	}
+	fmt.Printf(`
+Still running. Look around:
+  Jira board          %s/
+  metrics             http://%s/metrics
+  Teleport emulator   go run ./sim/teleport/cmd/teleport-sim request ls --admin http://%s
+  NATS                nats://%s
+  nats CLI            nats --server nats://%s stream view TELEPORT
+                      nats --server nats://%s kv ls request-issues
+Press Ctrl-C to stop.
+`, stack.Jira.URL(), *opsAddr, *tpAdmin, *natsAddr, *natsAddr, *natsAddr)
+	select {
+	case <-ctx.Done():
+	case err := <-exited:
+		fmt.Fprintf(os.Stderr, "accessbridge exited: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func waitReady(ctx context.Context, exited <-chan error, urls ...string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for _, u := range urls {
+		for {
+			resp, err := http.Get(u)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				err = fmt.Errorf("%s answered %s", u, resp.Status)
+			}
+			if time.Now().After(deadline) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case e := <-exited:
+				return errors.Join(errors.New("accessbridge exited"), e)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := splitLines(string(b))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	out := ""
+	for _, l := range lines {
+		out += l + "\n"
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
+}
