@@ -1,2 +1,0 @@
-// Package webhookingress is part of AccessBridge.
-package webhookingress

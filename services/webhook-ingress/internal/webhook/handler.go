@@ -1,0 +1,344 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/rs/zerolog"
+)
+
+// Headers Jira sends with a delivery.
+const (
+	HeaderIdentifier = "X-Atlassian-Webhook-Identifier"
+	HeaderRetry      = "X-Atlassian-Webhook-Retry"
+	HeaderFlow       = "X-Atlassian-Webhook-Flow"
+)
+
+// Publisher records a delivery. PublishWebhook returns once the stream
+// acknowledged it; duplicate is true when the stream already held its id.
+type Publisher interface {
+	PublishWebhook(ctx context.Context, w *events.Webhook) (duplicate bool, err error)
+	// Ready fails fast when the publish cannot succeed (NATS disconnected).
+	Ready(ctx context.Context) error
+}
+
+// ErrTooLarge is returned by a Publisher when the event exceeds what the
+// bus accepts (the NATS max_payload).
+var ErrTooLarge = errors.New("event too large for the bus")
+
+// Options configure a Handler.
+type Options struct {
+	Auth      *Auth
+	Publisher Publisher
+	Metrics   *Metrics
+	Log       zerolog.Logger
+	// MaxBody bounds the body read (413 above it).
+	MaxBody int64
+	// PublishTimeout bounds the wait for the stream ack (503 after it).
+	PublishTimeout time.Duration
+	// RetryAfter is sent with 503 and 429.
+	RetryAfter time.Duration
+	// MaxConcurrent bounds the deliveries handled at once (503 above it).
+	MaxConcurrent int
+	// Limiter, when set, limits deliveries per client IP (429).
+	Limiter *RateLimiter
+	// ClientIPHeader names a header set by a trusted proxy with the client
+	// IP (X-Forwarded-For: its last entry is used).
+	ClientIPHeader string
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Handler answers Jira webhook deliveries.
+type Handler struct {
+	o   Options
+	sem chan struct{}
+}
+
+// NewHandler checks the options and returns a handler.
+func NewHandler(o Options) (*Handler, error) {
+	switch {
+	case o.Auth == nil:
+		return nil, errors.New("webhook handler: no Auth")
+	case o.Publisher == nil:
+		return nil, errors.New("webhook handler: no Publisher")
+	case o.MaxBody <= 0 || o.MaxBody > events.MaxWebhookBody:
+		return nil, fmt.Errorf("webhook handler: MaxBody %d outside 1..%d", o.MaxBody, events.MaxWebhookBody)
+	}
+	if o.Metrics == nil {
+		o.Metrics, _ = NewMetrics(nil)
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = 5 * time.Second
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 10 * time.Second
+	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 512
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Handler{o: o, sem: make(chan struct{}, o.MaxConcurrent)}, nil
+}
+
+// outcome is what one delivery came to; it makes the answer, the metric and
+// the log line.
+type outcome struct {
+	status   int
+	result   string
+	reason   string // why, for the log and the answer; never a secret
+	fields   Fields
+	signed   bool
+	auth     []string
+	id       string // event id
+	bodySize int
+}
+
+// ServeHTTP handles one POSTed delivery.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.o.Now()
+	h.o.Metrics.inFlight.Inc()
+	defer h.o.Metrics.inFlight.Dec()
+	var o outcome
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			o = outcome{status: http.StatusInternalServerError, result: ResultPanic, reason: fmt.Sprintf("panic: %v", p)}
+			h.answer(w, r, &o)
+		}
+		h.finish(r, &o, start)
+	}()
+	h.handle(w, r, &o, start)
+	h.answer(w, r, &o)
+}
+
+// MethodNotAllowed answers 405 on a webhook path.
+func (h *Handler) MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	start := h.o.Now()
+	o := outcome{status: http.StatusMethodNotAllowed, result: ResultMethodNotAllowed, reason: r.Method + " not allowed; Jira POSTs webhooks"}
+	w.Header().Set("Allow", http.MethodPost)
+	h.answer(w, r, &o)
+	h.finish(r, &o, start)
+}
+
+func (h *Handler) handle(w http.ResponseWriter, r *http.Request, o *outcome, start time.Time) {
+	fail := func(status int, result, reason string) {
+		o.status, o.result, o.reason = status, result, reason
+	}
+	select {
+	case h.sem <- struct{}{}:
+		defer func() { <-h.sem }()
+	default:
+		fail(http.StatusServiceUnavailable, ResultBusy, "too many deliveries in flight")
+		return
+	}
+	if h.o.Limiter != nil && !h.o.Limiter.Allow(h.clientIP(r)) {
+		fail(http.StatusTooManyRequests, ResultRateLimited, "rate limit for this client exceeded")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !isJSONMediaType(ct) {
+		fail(http.StatusUnsupportedMediaType, ResultUnsupportedMedia, fmt.Sprintf("content type %.60q is not application/json", ct))
+		return
+	}
+	auth, err := h.o.Auth.CheckRequest(r)
+	if err != nil {
+		fail(http.StatusUnauthorized, ResultUnauthorized, err.Error())
+		return
+	}
+	if r.ContentLength > h.o.MaxBody {
+		fail(http.StatusRequestEntityTooLarge, ResultTooLarge, fmt.Sprintf("body of %d bytes is over the %d byte limit", r.ContentLength, h.o.MaxBody))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
+	o.bodySize = len(body)
+	h.o.Metrics.bodyBytes.Observe(float64(len(body)))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			fail(http.StatusRequestEntityTooLarge, ResultTooLarge, fmt.Sprintf("body is over the %d byte limit", h.o.MaxBody))
+			return
+		}
+		fail(http.StatusBadRequest, ResultBadRequest, "reading the body: "+err.Error())
+		return
+	}
+	if len(body) == 0 {
+		fail(http.StatusBadRequest, ResultBadRequest, ErrEmptyBody.Error())
+		return
+	}
+	signed, err := h.o.Auth.CheckSignature(r.Header, body)
+	if err != nil {
+		fail(http.StatusUnauthorized, ResultUnauthorized, err.Error())
+		return
+	}
+	if signed {
+		auth = append([]string{events.AuthHMAC}, auth...)
+	}
+	if len(auth) == 0 {
+		auth = []string{events.AuthNone}
+	}
+	o.signed, o.auth = signed, auth
+
+	f, err := Parse(body)
+	o.fields = f
+	if err != nil {
+		fail(http.StatusBadRequest, ResultBadRequest, err.Error())
+		return
+	}
+	if f.IssueID == "" {
+		// Authenticated, but not about an issue (project, user, sprint…
+		// events): nothing for the jira-bridge. Answered 200 so Jira does
+		// not retry, counted, not published.
+		o.status, o.result, o.reason = http.StatusOK, ResultIgnored, "not an issue event"
+		return
+	}
+
+	ev := events.NewWebhook(f.IssueID, f.IssueKey, f.Event, r.Header.Get(HeaderIdentifier), start, signed, auth, body)
+	if n, err := strconv.Atoi(r.Header.Get(HeaderRetry)); err == nil && n > 0 {
+		ev.Retry = n
+	}
+	ev.Flow = r.Header.Get(HeaderFlow)
+	if err := ev.Validate(); err != nil {
+		fail(http.StatusBadRequest, ResultBadRequest, err.Error())
+		return
+	}
+	o.id = ev.DedupID()
+
+	ctx, cancel := context.WithTimeout(r.Context(), h.o.PublishTimeout)
+	defer cancel()
+	if err := h.o.Publisher.Ready(ctx); err != nil {
+		fail(http.StatusServiceUnavailable, ResultUnavailable, err.Error())
+		return
+	}
+	dup, err := h.o.Publisher.PublishWebhook(ctx, ev)
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		fail(http.StatusRequestEntityTooLarge, ResultTooLarge, err.Error())
+	case err != nil:
+		fail(http.StatusServiceUnavailable, ResultUnavailable, err.Error())
+	case dup:
+		o.status, o.result = http.StatusOK, ResultDuplicate
+	default:
+		o.status, o.result = http.StatusOK, ResultPublished
+	}
+}
+
+type answerBody struct {
+	Result    string `json:"result"`
+	ID        string `json:"id,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, o *outcome) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	switch o.status {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		hdr.Set("Retry-After", strconv.Itoa(int(math.Ceil(h.o.RetryAfter.Seconds()))))
+	case http.StatusUnauthorized:
+		if len(h.o.Auth.Basic) > 0 {
+			hdr.Set("WWW-Authenticate", `Basic realm="accessbridge-webhook", charset="UTF-8"`)
+		}
+	case http.StatusRequestEntityTooLarge:
+		// Stop reading: the rest of the body is not wanted.
+		hdr.Set("Connection", "close")
+	}
+	b := answerBody{Result: o.result}
+	if o.status == http.StatusOK {
+		b.ID, b.Duplicate = o.id, o.result == ResultDuplicate
+	} else {
+		b.Error = o.reason
+		if o.status == http.StatusServiceUnavailable {
+			// Internal detail (NATS addresses) stays in the log.
+			b.Error = "cannot record the delivery now; retry later"
+		}
+	}
+	w.WriteHeader(o.status)
+	_ = json.NewEncoder(w).Encode(b)
+}
+
+// finish counts the delivery and writes its one log line: never the body,
+// the query (a token) or an authorization header.
+func (h *Handler) finish(r *http.Request, o *outcome, start time.Time) {
+	d := h.o.Now().Sub(start)
+	h.o.Metrics.observe(o.result, o.status, d)
+	ev := h.o.Log.Info()
+	if o.status >= 500 {
+		ev = h.o.Log.Warn()
+	}
+	ev = ev.Str("result", o.result).Int("status", o.status).Dur("latency", d).
+		Str("path", r.URL.Path).Str("client_ip", h.clientIP(r)).Int("bytes", o.bodySize)
+	if o.fields.Event != "" {
+		ev = ev.Str("event", o.fields.Event)
+	}
+	if o.fields.IssueKey != "" {
+		ev = ev.Str("issue_key", o.fields.IssueKey)
+	}
+	if o.fields.IssueID != "" {
+		ev = ev.Str("issue_id", o.fields.IssueID)
+	}
+	if id := r.Header.Get(HeaderIdentifier); id != "" {
+		ev = ev.Str("delivery", truncate(id, 80))
+	}
+	if retry := r.Header.Get(HeaderRetry); retry != "" {
+		ev = ev.Str("retry", truncate(retry, 8))
+	}
+	if o.auth != nil {
+		ev = ev.Bool("signed", o.signed).Strs("auth", o.auth)
+	}
+	if o.reason != "" {
+		ev = ev.Str("reason", o.reason)
+	}
+	ev.Msg("webhook delivery")
+}
+
+func (h *Handler) clientIP(r *http.Request) string {
+	if h.o.ClientIPHeader != "" {
+		if v := r.Header.Values(h.o.ClientIPHeader); len(v) > 0 {
+			last := v[len(v)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip := net.ParseIP(strings.TrimSpace(last)); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func isJSONMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
