@@ -1,0 +1,90 @@
+package teleportbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/accessbridge/accessbridge/pkg/bus"
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// publisher publishes events with the service's source.
+type publisher struct{ bus *bus.Bus }
+
+func (p publisher) Publish(ctx context.Context, pl events.Payload) error {
+	_, err := p.bus.PublishEvent(ctx, Source, pl)
+	return err
+}
+
+// history reads the last request event of a request from the TELEPORT
+// stream.
+type history struct {
+	bus    *bus.Bus
+	stream jetstream.Stream
+}
+
+func (h history) LastSnapshot(ctx context.Context, requestID string) (events.AccessRequest, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.bus.Config().APITimeout)
+	defer cancel()
+	msg, err := h.stream.GetLastMsgForSubject(ctx, events.RequestSubject(requestID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return events.AccessRequest{}, false, nil
+	}
+	if err != nil {
+		return events.AccessRequest{}, false, err
+	}
+	ev, err := events.Decode(msg.Data)
+	if err != nil {
+		return events.AccessRequest{}, false, fmt.Errorf("decode %s seq %d: %w", msg.Subject, msg.Sequence, err)
+	}
+	re, ok := ev.Payload.(*events.RequestEvent)
+	if !ok {
+		return events.AccessRequest{}, false, nil
+	}
+	return re.Request, true, nil
+}
+
+// links reads the request-issues bucket the jira-bridge owns; the bucket
+// may not exist yet.
+type links struct {
+	bus *bus.Bus
+
+	mu sync.Mutex
+	kv jetstream.KeyValue
+}
+
+func (l *links) Lookup(ctx context.Context, requestID string) (events.RequestIssue, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.bus.Config().APITimeout)
+	defer cancel()
+	l.mu.Lock()
+	kv := l.kv
+	l.mu.Unlock()
+	if kv == nil {
+		var err error
+		kv, err = l.bus.JS.KeyValue(ctx, events.BucketRequestIssues)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return events.RequestIssue{}, false, nil
+		}
+		if err != nil {
+			return events.RequestIssue{}, false, err
+		}
+		l.mu.Lock()
+		l.kv = kv
+		l.mu.Unlock()
+	}
+	entry, err := kv.Get(ctx, requestID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return events.RequestIssue{}, false, nil
+	}
+	if err != nil {
+		return events.RequestIssue{}, false, err
+	}
+	ri, err := events.DecodeRequestIssue(entry.Value())
+	if err != nil {
+		return events.RequestIssue{}, false, err
+	}
+	return ri, true, nil
+}

@@ -1,0 +1,140 @@
+// Package teleportbridge is the AccessBridge service that holds the Teleport
+// identity. It watches Teleport access requests and publishes their state as
+// request events on teleport.requests.<id> (DESIGN.md §3–§4), and applies the
+// decisions the jira-bridge publishes on jira.decisions.<id> — as a state
+// change with a delegator (state mode) or a review by the mapped Teleport
+// user (review mode) — publishing each outcome on teleport.decisions.<id>.
+// It never publishes on jira.*.
+//
+// Its own main (cmd/teleport-bridge) and the all-in-one binary call New and
+// Run; everything else stays under internal/.
+package teleportbridge
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/decide"
+)
+
+// EnvPrefix is the prefix of the service's environment variables.
+const EnvPrefix = "TELEPORT_BRIDGE"
+
+// Source is the CloudEvents source of the events the service publishes.
+const Source = "accessbridge/teleport-bridge"
+
+// DecisionsConsumer is the durable consumer of jira.decisions.>.
+const DecisionsConsumer = "teleport-bridge-decisions"
+
+// Config is the service's configuration, read from TELEPORT_BRIDGE_*.
+type Config struct {
+	Addr            string        `split_words:"true" desc:"Teleport Auth Service (host:3025) or Proxy (host:443 or host:3080) address."`
+	IdentityFile    string        `split_words:"true" desc:"Identity file of the bridge's Teleport user (tctl auth sign --format=file, or a tbot output). Set it, or the CLIENT_CERT/CLIENT_KEY/ROOT_CAS triple."`
+	RefreshIdentity bool          `split_words:"true" default:"true" desc:"Re-read the identity file periodically (Machine ID/tbot renews it)."`
+	RefreshInterval time.Duration `split_words:"true" default:"1m" desc:"How often the identity file is re-read."`
+	ClientCert      string        `split_words:"true" desc:"TLS client certificate (tctl auth sign --format=tls: auth.crt), instead of an identity file."`
+	ClientKey       string        `split_words:"true" desc:"TLS client key (auth.key)."`
+	RootCas         string        `split_words:"true" desc:"Teleport cluster CA certificates (auth.cas)."`
+	DialTimeout     time.Duration `split_words:"true" default:"15s" desc:"Timeout of the connection to Teleport and of the start-up checks."`
+
+	DecisionMode        string        `split_words:"true" default:"state" desc:"How Jira decisions are applied: state (SetAccessRequestState with delegator jira:<actor>, like teleport-jira) or review (SubmitAccessReview by the mapped Teleport user; Teleport Enterprise, respects thresholds)."`
+	ReviewerMapFile     string        `split_words:"true" desc:"Review mode: JSON file mapping Jira account ids or emails to Teleport users, e.g. {\"5b10ac8d82e05b22cc7d4ef5\": \"alice\", \"bob@example.com\": \"bob\"}."`
+	ReviewerEmailIsUser bool          `split_words:"true" default:"false" desc:"Review mode: an actor not in the map whose email Jira shows reviews as the Teleport user named by that email."`
+	LinkWait            time.Duration `split_words:"true" default:"2m" desc:"How long a decision for a request with no linked issue is retried (the jira-bridge may lag) before it is rejected as forged."`
+	MigrateTeleportJira bool          `split_words:"true" default:"true" desc:"Carry the issue that teleport-jira recorded on each request (plugin data issue_id/issue_key) so the jira-bridge adopts it instead of creating a duplicate."`
+	LegacyPluginName    string        `split_words:"true" default:"jira" desc:"Plugin data name teleport-jira wrote (its default is jira)."`
+	ResyncInterval      time.Duration `split_words:"true" default:"5m" desc:"Relist all requests this often, besides after every reconnect (0 disables)."`
+	ReconnectBackoffMin time.Duration `split_words:"true" default:"500ms" desc:"Minimum delay before re-watching Teleport after the stream dropped."`
+	ReconnectBackoffMax time.Duration `split_words:"true" default:"30s" desc:"Maximum delay before re-watching Teleport."`
+	DecisionConcurrency int           `split_words:"true" default:"16" desc:"Decisions handled at once by this replica."`
+	DecisionMaxAttempts int           `split_words:"true" default:"10" desc:"Attempts at a decision before it is dead-lettered."`
+	HTTPAddr            string        `split_words:"true" default:":8091" desc:"Listen address of /status /healthz /readyz /metrics (standalone binary only; empty disables)."`
+
+	reviewers map[string]string
+}
+
+// CheckAndSetDefaults fills defaults and checks every setting; errors name
+// the variable to fix. It reads the files the settings name, so a missing
+// identity or a bad reviewer map is reported before any connection.
+func (c *Config) CheckAndSetDefaults() error {
+	if c.Addr == "" {
+		return errors.New("TELEPORT_BRIDGE_ADDR: missing; set it to the Auth Service (host:3025) or Proxy (host:443) address")
+	}
+	triple := c.ClientCert != "" || c.ClientKey != "" || c.RootCas != ""
+	switch {
+	case c.IdentityFile != "" && triple:
+		return errors.New("TELEPORT_BRIDGE_IDENTITY_FILE: set it or TELEPORT_BRIDGE_CLIENT_CERT/CLIENT_KEY/ROOT_CAS, not both")
+	case c.IdentityFile != "":
+		if err := readable(c.IdentityFile); err != nil {
+			return fmt.Errorf("TELEPORT_BRIDGE_IDENTITY_FILE: %v; write it with `tctl auth sign --user=access-plugin --format=file --out=<path>` or point tbot at it", err)
+		}
+	case triple:
+		for name, path := range map[string]string{"TELEPORT_BRIDGE_CLIENT_CERT": c.ClientCert, "TELEPORT_BRIDGE_CLIENT_KEY": c.ClientKey, "TELEPORT_BRIDGE_ROOT_CAS": c.RootCas} {
+			if path == "" {
+				return fmt.Errorf("%s: missing; the TLS credentials need CLIENT_CERT, CLIENT_KEY and ROOT_CAS (tctl auth sign --format=tls)", name)
+			}
+			if err := readable(path); err != nil {
+				return fmt.Errorf("%s: %v", name, err)
+			}
+		}
+	default:
+		return errors.New("TELEPORT_BRIDGE_IDENTITY_FILE: missing; set it to the bridge user's identity file (or set TELEPORT_BRIDGE_CLIENT_CERT/CLIENT_KEY/ROOT_CAS)")
+	}
+	if c.RefreshInterval <= 0 {
+		c.RefreshInterval = time.Minute
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 15 * time.Second
+	}
+	switch c.DecisionMode {
+	case "":
+		c.DecisionMode = events.ModeState
+	case events.ModeState, events.ModeReview:
+	default:
+		return fmt.Errorf("TELEPORT_BRIDGE_DECISION_MODE: %q is not %q or %q", c.DecisionMode, events.ModeState, events.ModeReview)
+	}
+	c.reviewers = nil
+	if c.ReviewerMapFile != "" {
+		m, err := decide.LoadReviewerMap(c.ReviewerMapFile)
+		if err != nil {
+			return fmt.Errorf("TELEPORT_BRIDGE_REVIEWER_MAP_FILE: %v", err)
+		}
+		c.reviewers = m
+	}
+	if c.DecisionMode == events.ModeReview && len(c.reviewers) == 0 && !c.ReviewerEmailIsUser {
+		return errors.New("TELEPORT_BRIDGE_REVIEWER_MAP_FILE: review mode needs a map of Jira users to Teleport users (or TELEPORT_BRIDGE_REVIEWER_EMAIL_IS_USER=true)")
+	}
+	if c.LinkWait < 0 {
+		return errors.New("TELEPORT_BRIDGE_LINK_WAIT: must not be negative")
+	}
+	if c.MigrateTeleportJira && c.LegacyPluginName == "" {
+		c.LegacyPluginName = "jira"
+	}
+	if c.ResyncInterval < 0 {
+		return errors.New("TELEPORT_BRIDGE_RESYNC_INTERVAL: must not be negative")
+	}
+	if c.ReconnectBackoffMin <= 0 {
+		c.ReconnectBackoffMin = 500 * time.Millisecond
+	}
+	if c.ReconnectBackoffMax < c.ReconnectBackoffMin {
+		return fmt.Errorf("TELEPORT_BRIDGE_RECONNECT_BACKOFF_MAX: %s is below TELEPORT_BRIDGE_RECONNECT_BACKOFF_MIN (%s)", c.ReconnectBackoffMax, c.ReconnectBackoffMin)
+	}
+	if c.DecisionConcurrency <= 0 {
+		c.DecisionConcurrency = 16
+	}
+	if c.DecisionMaxAttempts <= 0 {
+		c.DecisionMaxAttempts = 10
+	}
+	return nil
+}
+
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot read it: %w", err)
+	}
+	return f.Close()
+}

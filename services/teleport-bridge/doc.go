@@ -1,2 +1,0 @@
-// Package teleportbridge is part of AccessBridge.
-package teleportbridge

@@ -1,0 +1,250 @@
+// Package decide applies Jira decisions to Teleport: it checks that the
+// decision comes from the issue linked to its request (the forgery check),
+// that the request is still pending, applies it as a state change with a
+// delegator or as a review by the mapped Teleport user, and publishes the
+// outcome. Redeliveries are recognised, so a decision is applied once.
+package decide
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/bus"
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/teleport"
+	"github.com/gravitational/teleport/api/types"
+	apiutils "github.com/gravitational/teleport/api/utils"
+	"github.com/rs/zerolog"
+)
+
+// AnnotationDecision is the resolve annotation that records which decision
+// resolved a request in state mode, so a redelivery is recognised.
+const AnnotationDecision = "accessbridge-decision"
+
+// Links reads the request → issue projection the jira-bridge maintains.
+type Links interface {
+	// Lookup returns the projection entry; ok is false when there is none
+	// (or no bucket yet).
+	Lookup(ctx context.Context, requestID string) (entry events.RequestIssue, ok bool, err error)
+}
+
+// Publisher publishes one event; a duplicate id is stored once.
+type Publisher interface {
+	Publish(ctx context.Context, p events.Payload) error
+}
+
+// Config of a Decider.
+type Config struct {
+	Client    teleport.Client
+	Links     Links
+	Publisher Publisher
+	// Mode is events.ModeState or events.ModeReview.
+	Mode      string
+	Reviewers Reviewers
+	// LinkWait is how long a decision for a request without a linked issue
+	// is retried (the jira-bridge may lag) before it is rejected as forged.
+	LinkWait time.Duration
+	// Outcome is called with every published outcome (metrics); optional.
+	Outcome func(*events.DecisionOutcome)
+	Log     zerolog.Logger
+	Now     func() time.Time
+}
+
+// Decider applies decisions.
+type Decider struct{ cfg Config }
+
+// New returns a Decider.
+func New(cfg Config) *Decider {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = events.ModeState
+	}
+	return &Decider{cfg: cfg}
+}
+
+// Handle is the bus handler for jira.decisions.>.
+func (d *Decider) Handle(ctx context.Context, dl bus.Delivery) error {
+	dec, ok := dl.Event.Payload.(*events.Decision)
+	if !ok {
+		return bus.Permanent(fmt.Errorf("%s on %s is not a decision", dl.Event.Type, dl.Subject))
+	}
+	log := dl.Log.With().Str("request_id", dec.RequestID).Str("issue_key", dec.IssueKey).
+		Str("verdict", string(dec.Verdict)).Logger()
+	out, err := d.Decide(ctx, *dec, dl.Event.Time, log)
+	if err != nil {
+		return err
+	}
+	if err := d.cfg.Publisher.Publish(ctx, out); err != nil {
+		return bus.Transient(fmt.Errorf("publish %s: %w", out.Kind, err))
+	}
+	if d.cfg.Outcome != nil {
+		d.cfg.Outcome(out)
+	}
+	ev := log.Info()
+	if out.Kind == events.DecisionRejected {
+		ev = log.Warn().Str("code", string(out.Code)).Str("reason", out.Reason)
+	}
+	ev.Str("outcome", string(out.Kind)).Str("applied_as", out.AppliedAs).Str("request_state", string(out.RequestState)).
+		Msg("decision handled")
+	return nil
+}
+
+// Decide checks and applies one decision and returns its outcome, or an
+// error for the consume loop (transient: retry; permanent: dead-letter).
+// published is when the decision entered the stream; it bounds how long a
+// missing link is waited for. Decide may be called more than once for the
+// same decision and then returns the same outcome.
+func (d *Decider) Decide(ctx context.Context, dec events.Decision, published time.Time, log zerolog.Logger) (*events.DecisionOutcome, error) {
+	mode := d.cfg.Mode
+	reject := func(code events.RejectCode, state events.State, format string, args ...any) *events.DecisionOutcome {
+		return events.NewDecisionRejected(dec, mode, code, fmt.Sprintf(format, args...), state)
+	}
+
+	link, linked, err := d.cfg.Links.Lookup(ctx, dec.RequestID)
+	if err != nil {
+		return nil, bus.Transient(fmt.Errorf("read %s[%s]: %w", events.BucketRequestIssues, dec.RequestID, err))
+	}
+	linked = linked && link.Linked()
+	if linked && link.IssueID != dec.IssueID {
+		securityEvent(log, dec, fmt.Sprintf("issue %s (%s) is not the issue linked to the request (%s, %s)", dec.IssueID, dec.IssueKey, link.IssueID, link.IssueKey))
+		return reject(events.RejectForged, "", "issue %s is not the issue linked to access request %s (%s)", dec.IssueKey, dec.RequestID, link.IssueKey), nil
+	}
+
+	req, err := teleport.GetRequest(ctx, d.cfg.Client, dec.RequestID)
+	if err != nil {
+		return nil, teleportError("read access request", err)
+	}
+	if req == nil {
+		return reject(events.RejectNotFound, "", "access request %s no longer exists in Teleport (expired or deleted)", dec.RequestID), nil
+	}
+	state := teleport.State(req.GetState())
+
+	if !linked {
+		waited := d.cfg.Now().Sub(published)
+		if waited < d.cfg.LinkWait {
+			return nil, bus.RetryAfter(fmt.Errorf("access request %s has no linked issue yet; waiting for the jira-bridge", dec.RequestID),
+				min(2*time.Second, d.cfg.LinkWait-waited))
+		}
+		securityEvent(log, dec, fmt.Sprintf("no issue linked to the request after %s", d.cfg.LinkWait))
+		return reject(events.RejectForged, state, "no issue is linked to access request %s; issue %s cannot decide it", dec.RequestID, dec.IssueKey), nil
+	}
+
+	if mode == events.ModeReview {
+		return d.review(ctx, dec, req, log, reject)
+	}
+	return d.setState(ctx, dec, req, log, reject)
+}
+
+type rejectFunc func(code events.RejectCode, state events.State, format string, args ...any) *events.DecisionOutcome
+
+func (d *Decider) setState(ctx context.Context, dec events.Decision, req types.AccessRequest, log zerolog.Logger, reject rejectFunc) (*events.DecisionOutcome, error) {
+	delegator := dec.Delegator()
+	state := teleport.State(req.GetState())
+	if state.Resolved() {
+		if slices.Contains(req.GetResolveAnnotations()[AnnotationDecision], dec.DedupID()) {
+			return events.NewDecisionApplied(dec, events.ModeState, delegator, state), nil // a redelivery
+		}
+		return reject(events.RejectAlreadyResolved, state, "access request %s is already %s", dec.RequestID, state), nil
+	}
+	want := types.RequestState_APPROVED
+	if dec.Verdict == events.VerdictDeny {
+		want = types.RequestState_DENIED
+	}
+	err := d.cfg.Client.SetAccessRequestState(apiutils.WithDelegator(ctx, delegator), types.AccessRequestUpdate{
+		RequestID:   dec.RequestID,
+		State:       want,
+		Reason:      reason(dec),
+		Annotations: map[string][]string{AnnotationDecision: {dec.DedupID()}},
+	})
+	if err != nil {
+		return d.refused(ctx, dec, err, log, reject)
+	}
+	return events.NewDecisionApplied(dec, events.ModeState, delegator, teleport.State(want)), nil
+}
+
+func (d *Decider) review(ctx context.Context, dec events.Decision, req types.AccessRequest, log zerolog.Logger, reject rejectFunc) (*events.DecisionOutcome, error) {
+	state := teleport.State(req.GetState())
+	author, ok := d.cfg.Reviewers.Author(dec.Actor)
+	if !ok {
+		return reject(events.RejectUnmappedActor, state, "Jira user %s is not mapped to a Teleport user (TELEPORT_BRIDGE_REVIEWER_MAP_FILE)", dec.Actor.Identity()), nil
+	}
+	for _, rv := range req.GetReviews() {
+		if rv.Author != author {
+			continue
+		}
+		if teleport.State(rv.ProposedState) == dec.Verdict.State() {
+			return events.NewDecisionApplied(dec, events.ModeReview, author, state), nil // a redelivery
+		}
+		return reject(events.RejectRefused, state, "Teleport user %s has already reviewed access request %s (%s)", author, dec.RequestID, teleport.State(rv.ProposedState)), nil
+	}
+	if state.Resolved() {
+		return reject(events.RejectAlreadyResolved, state, "access request %s is already %s", dec.RequestID, state), nil
+	}
+	want := types.RequestState_APPROVED
+	if dec.Verdict == events.VerdictDeny {
+		want = types.RequestState_DENIED
+	}
+	out, err := d.cfg.Client.SubmitAccessReview(ctx, types.AccessReviewSubmission{
+		RequestID: dec.RequestID,
+		Review: types.AccessReview{
+			Author: author, ProposedState: want, Reason: reason(dec), Created: d.cfg.Now().UTC(),
+		},
+	})
+	if err != nil {
+		return d.refused(ctx, dec, err, log, reject)
+	}
+	return events.NewDecisionApplied(dec, events.ModeReview, author, teleport.State(out.GetState())), nil
+}
+
+// refused turns a failed state change or review into an outcome: retry what
+// is transient, and otherwise re-read the request so the rejection says
+// whether it was resolved meanwhile or what Teleport refused.
+func (d *Decider) refused(ctx context.Context, dec events.Decision, err error, log zerolog.Logger, reject rejectFunc) (*events.DecisionOutcome, error) {
+	if teleport.Retryable(err) {
+		return nil, teleportError("apply decision", err)
+	}
+	req, rerr := teleport.GetRequest(ctx, d.cfg.Client, dec.RequestID)
+	if rerr != nil {
+		return nil, teleportError("re-read access request", rerr)
+	}
+	if req == nil {
+		return reject(events.RejectNotFound, "", "access request %s no longer exists in Teleport (expired or deleted)", dec.RequestID), nil
+	}
+	state := teleport.State(req.GetState())
+	if state.Resolved() && d.cfg.Mode == events.ModeState {
+		return d.setState(ctx, dec, req, log, reject)
+	}
+	log.Error().Err(err).Msg("teleport refused the decision; if it says access denied, " + teleport.PluginRoleHint +
+		" (review mode: the identity must be allowed to submit reviews on behalf of the mapped users)")
+	return reject(events.RejectRefused, state, "Teleport refused: %s", teleport.Message(err)), nil
+}
+
+func teleportError(what string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return bus.Transient(fmt.Errorf("%s: %w", what, err))
+	}
+	if teleport.Retryable(err) {
+		return bus.Transient(fmt.Errorf("%s: %w", what, err))
+	}
+	return bus.Permanent(fmt.Errorf("%s: %w", what, err))
+}
+
+func reason(dec events.Decision) string {
+	if dec.Reason != "" {
+		return dec.Reason
+	}
+	return fmt.Sprintf("%s in Jira %s by %s", dec.Status, dec.IssueKey, dec.Actor.Identity())
+}
+
+// securityEvent logs a decision that did not come from the linked issue.
+func securityEvent(log zerolog.Logger, dec events.Decision, why string) {
+	log.Error().Bool("security", true).Str("event", "forged_decision").
+		Str("issue_id", dec.IssueID).Str("changelog_id", dec.ChangelogID).
+		Str("actor", dec.Actor.Identity()).Str("verification", dec.Verification).
+		Msg("SECURITY: decision rejected as forged: " + why)
+}

@@ -1,0 +1,392 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/teleport"
+	"github.com/gravitational/teleport/api/types"
+	"github.com/rs/zerolog"
+)
+
+// Publisher publishes one event; a duplicate id is stored once.
+type Publisher interface {
+	Publish(ctx context.Context, p events.Payload) error
+}
+
+// History returns the last snapshot published for a request, so that a
+// deletion seen after a restart can still be reported with the full state.
+type History interface {
+	LastSnapshot(ctx context.Context, requestID string) (events.AccessRequest, bool, error)
+}
+
+// Metrics are the watcher's hooks into the service's metrics; nil fields are
+// skipped.
+type Metrics struct {
+	Published  func(events.Type)
+	Reconnect  func()
+	WatchEvent func()
+	Connected  func(bool)
+}
+
+// Config of a Watcher.
+type Config struct {
+	Client    teleport.Client
+	Publisher Publisher
+	History   History
+	Cluster   events.Cluster
+	// LegacyPlugin, when set, is the plugin data whose issue_id/issue_key
+	// become the snapshot's legacy issue (teleport-jira's "jira").
+	LegacyPlugin string
+	// Resync relists every interval (0: only after a reconnect).
+	Resync time.Duration
+	// BackoffMin and BackoffMax bound the decorrelated reconnect back-off.
+	BackoffMin, BackoffMax time.Duration
+	// ListGrace is how long a request must have been known before its
+	// absence from a listing counts as a deletion (listings may lag).
+	ListGrace time.Duration
+	Metrics   Metrics
+	Log       zerolog.Logger
+}
+
+// Watcher publishes request events from Teleport's watch stream.
+type Watcher struct {
+	cfg       Config
+	connected atomic.Bool
+	lastEvent atomic.Int64 // unix nanos
+
+	mu      sync.Mutex
+	tracked map[string]*tracked
+}
+
+// tracked is what the watcher knows of one request.
+type tracked struct {
+	snap      events.AccessRequest
+	legacy    *events.IssueRef
+	legacyOK  bool // legacy lookup done
+	published map[string]bool
+	firstSeen time.Time
+	deleted   bool
+}
+
+// New returns a watcher; Run starts it.
+func New(cfg Config) *Watcher {
+	if cfg.BackoffMin <= 0 {
+		cfg.BackoffMin = 500 * time.Millisecond
+	}
+	if cfg.BackoffMax < cfg.BackoffMin {
+		cfg.BackoffMax = max(30*time.Second, cfg.BackoffMin)
+	}
+	if cfg.ListGrace <= 0 {
+		cfg.ListGrace = 30 * time.Second
+	}
+	return &Watcher{cfg: cfg, tracked: map[string]*tracked{}}
+}
+
+// Ready is a readiness check: the watch stream is up.
+func (w *Watcher) Ready(context.Context) error {
+	if !w.connected.Load() {
+		return errors.New("not watching Teleport access requests (reconnecting)")
+	}
+	return nil
+}
+
+// LastEvent is when the last watch event arrived (zero before the first).
+func (w *Watcher) LastEvent() time.Time {
+	n := w.lastEvent.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Run watches until ctx is done, reconnecting with decorrelated jittered
+// back-off, and returns nil then.
+func (w *Watcher) Run(ctx context.Context) error {
+	sleep := w.cfg.BackoffMin
+	for {
+		started := time.Now()
+		err := w.session(ctx)
+		w.setConnected(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > 2*w.cfg.BackoffMax {
+			sleep = w.cfg.BackoffMin // a long healthy session resets the back-off
+		}
+		sleep = decorrelated(w.cfg.BackoffMin, w.cfg.BackoffMax, sleep)
+		if w.cfg.Metrics.Reconnect != nil {
+			w.cfg.Metrics.Reconnect()
+		}
+		w.cfg.Log.Warn().Err(err).Dur("retry_in", sleep).Msg("teleport watch ended; reconnecting")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(sleep):
+		}
+	}
+}
+
+// decorrelated is "decorrelated jitter" back-off: uniform between min and
+// three times the previous sleep, capped.
+func decorrelated(lo, hi, prev time.Duration) time.Duration {
+	upper := max(prev*3, lo+1)
+	d := lo + time.Duration(rand.Int64N(int64(upper-lo)))
+	return min(d, hi)
+}
+
+func (w *Watcher) setConnected(v bool) {
+	w.connected.Store(v)
+	if w.cfg.Metrics.Connected != nil {
+		w.cfg.Metrics.Connected(v)
+	}
+}
+
+func (w *Watcher) noteEvent() {
+	w.lastEvent.Store(time.Now().UnixNano())
+	if w.cfg.Metrics.WatchEvent != nil {
+		w.cfg.Metrics.WatchEvent()
+	}
+}
+
+// session is one watch stream: it waits for OpInit, relists (the watch is
+// already up, so nothing that happens during the listing is missed), then
+// follows the stream until it fails.
+func (w *Watcher) session(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watcher, err := w.cfg.Client.NewWatcher(wctx, types.Watch{Kinds: []types.WatchKind{{Kind: types.KindAccessRequest}}})
+	if err != nil {
+		return fmt.Errorf("watch access requests: %w", err)
+	}
+	defer watcher.Close()
+
+	initTimer := time.NewTimer(30 * time.Second)
+	defer initTimer.Stop()
+	select {
+	case ev := <-watcher.Events():
+		if ev.Type != types.OpInit {
+			return fmt.Errorf("watch started with %v instead of OpInit", ev.Type)
+		}
+		w.noteEvent()
+	case <-watcher.Done():
+		return fmt.Errorf("watch closed before init: %w", watcher.Error())
+	case <-initTimer.C:
+		return errors.New("watch: no OpInit within 30s")
+	case <-ctx.Done():
+		return nil
+	}
+	w.setConnected(true)
+	w.cfg.Log.Info().Msg("watching Teleport access requests")
+	if err := w.Relist(ctx); err != nil {
+		return err
+	}
+
+	var resync <-chan time.Time
+	if w.cfg.Resync > 0 {
+		t := time.NewTicker(w.cfg.Resync)
+		defer t.Stop()
+		resync = t.C
+	}
+	for {
+		select {
+		case ev := <-watcher.Events():
+			w.noteEvent()
+			if err := w.handle(ctx, ev); err != nil {
+				return err
+			}
+		case <-watcher.Done():
+			return fmt.Errorf("watch stream closed: %w", watcher.Error())
+		case <-resync:
+			if err := w.Relist(ctx); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (w *Watcher) handle(ctx context.Context, ev types.Event) error {
+	switch ev.Type {
+	case types.OpPut:
+		req, ok := ev.Resource.(types.AccessRequest)
+		if !ok {
+			return nil
+		}
+		return w.observe(ctx, req)
+	case types.OpDelete:
+		if ev.Resource == nil {
+			return nil
+		}
+		return w.deleted(ctx, ev.Resource.GetName())
+	}
+	return nil
+}
+
+// Relist lists every request and publishes what each one's state implies;
+// it also publishes what earlier failures left unpublished, and treats a
+// long-known pending request that is no longer listed as deleted.
+func (w *Watcher) Relist(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
+	reqs, err := w.cfg.Client.GetAccessRequests(lctx, types.AccessRequestFilter{})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list access requests: %w", err)
+	}
+	listed := make(map[string]bool, len(reqs))
+	for _, r := range reqs {
+		listed[r.GetName()] = true
+		if err := w.observe(ctx, r); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	w.mu.Lock()
+	var gone []string
+	for id, t := range w.tracked {
+		if listed[id] {
+			continue
+		}
+		switch {
+		case t.deleted || t.snap.State.Resolved():
+			if now.Sub(t.firstSeen) > w.cfg.ListGrace {
+				delete(w.tracked, id) // forget finished requests Teleport forgot
+			}
+		case now.Sub(t.firstSeen) > w.cfg.ListGrace:
+			gone = append(gone, id)
+		}
+	}
+	w.mu.Unlock()
+	for _, id := range gone {
+		w.cfg.Log.Info().Str("request_id", id).Msg("pending request no longer listed; treating it as deleted")
+		if err := w.deleted(ctx, id); err != nil {
+			return err
+		}
+	}
+	w.cfg.Log.Debug().Int("requests", len(reqs)).Msg("relisted access requests")
+	return nil
+}
+
+// observe merges a request's state into what is known and publishes the
+// events not yet published.
+func (w *Watcher) observe(ctx context.Context, req types.AccessRequest) error {
+	snap := teleport.Snapshot(req, w.cfg.Cluster)
+	id := snap.ID
+	if err := events.ValidToken(id); err != nil {
+		w.cfg.Log.Error().Err(err).Str("request_id", id).Msg("request id cannot be a subject token; skipping it")
+		return nil
+	}
+	w.mu.Lock()
+	t := w.tracked[id]
+	if t == nil {
+		t = &tracked{published: map[string]bool{}, firstSeen: time.Now()}
+		w.tracked[id] = t
+	}
+	if t.deleted {
+		w.mu.Unlock()
+		return nil // a stale listing of a request already deleted
+	}
+	if t.snap.ID == "" || progress(snap) >= progress(t.snap) {
+		t.snap = snap
+	}
+	needLegacy := w.cfg.LegacyPlugin != "" && !t.legacyOK
+	w.mu.Unlock()
+
+	if needLegacy {
+		ref, err := teleport.LegacyIssue(ctx, w.cfg.Client, id, w.cfg.LegacyPlugin)
+		if err != nil {
+			return fmt.Errorf("read %q plugin data of %s: %w", w.cfg.LegacyPlugin, id, err)
+		}
+		w.mu.Lock()
+		t.legacy, t.legacyOK = ref, true
+		w.mu.Unlock()
+	}
+	return w.publishPending(ctx, t)
+}
+
+// publishPending publishes, in order, the events of t's snapshot that this
+// process has not published yet.
+func (w *Watcher) publishPending(ctx context.Context, t *tracked) error {
+	w.mu.Lock()
+	snap := t.snap
+	snap.LegacyIssue = t.legacy
+	var todo []*events.RequestEvent
+	for _, ev := range Derive(snap) {
+		if !t.published[ev.DedupID()] {
+			todo = append(todo, ev)
+		}
+	}
+	w.mu.Unlock()
+	for _, ev := range todo {
+		if err := w.publish(ctx, ev); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		t.published[ev.DedupID()] = true
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+func (w *Watcher) publish(ctx context.Context, ev *events.RequestEvent) error {
+	if err := w.cfg.Publisher.Publish(ctx, ev); err != nil {
+		return fmt.Errorf("publish %s: %w", ev.DedupID(), err)
+	}
+	if w.cfg.Metrics.Published != nil {
+		w.cfg.Metrics.Published(ev.Kind)
+	}
+	w.cfg.Log.Debug().Str("request_id", ev.Request.ID).Str("event_id", ev.DedupID()).Msg("published")
+	return nil
+}
+
+// deleted reports a deletion: request.expired when the request was still
+// pending (a resolved request that goes away is only cleaned up).
+func (w *Watcher) deleted(ctx context.Context, id string) error {
+	w.mu.Lock()
+	t := w.tracked[id]
+	var snap events.AccessRequest
+	known := t != nil && t.snap.ID != ""
+	if known {
+		snap = t.snap
+		snap.LegacyIssue = t.legacy
+	}
+	w.mu.Unlock()
+	if !known && w.cfg.History != nil {
+		var err error
+		snap, known, err = w.cfg.History.LastSnapshot(ctx, id)
+		if err != nil {
+			return fmt.Errorf("last known state of %s: %w", id, err)
+		}
+	}
+	if !known {
+		w.cfg.Log.Info().Str("request_id", id).Msg("deleted request was never seen; nothing to report")
+		return nil
+	}
+	if snap.State.Resolved() {
+		w.markDeleted(id, snap)
+		return nil
+	}
+	if err := w.publish(ctx, events.NewRequestExpired(snap)); err != nil {
+		return err
+	}
+	w.markDeleted(id, snap)
+	return nil
+}
+
+func (w *Watcher) markDeleted(id string, snap events.AccessRequest) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t := w.tracked[id]
+	if t == nil {
+		t = &tracked{published: map[string]bool{}, firstSeen: time.Now(), snap: snap}
+		w.tracked[id] = t
+	}
+	t.deleted = true
+}
