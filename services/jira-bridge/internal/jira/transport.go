@@ -1,0 +1,218 @@
+package jira
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/metrics"
+)
+
+// RetryPolicy says how the transport retries Jira calls.
+type RetryPolicy struct {
+	// MaxRetries after the first attempt (0: none).
+	MaxRetries int
+	// Min and Max bound the exponential back-off (with full jitter) used when
+	// Jira gives no Retry-After / X-RateLimit-Reset.
+	Min, Max time.Duration
+	// MaxWait caps a server-requested delay; a longer Retry-After is handed
+	// to the caller instead of being slept through.
+	MaxWait time.Duration
+}
+
+// transport authenticates, bounds concurrency and retries. It is the one
+// place where the client policy lives:
+//   - 429 and 503 honour Retry-After, else X-RateLimit-Reset, else back-off;
+//   - other 5xx and network errors back off with jitter;
+//   - a request that may have reached Jira (a dropped response) is retried
+//     only when it is idempotent (GET, PUT, DELETE); POSTs go back to the
+//     caller, whose handler checks Jira's state before repeating the write;
+//   - everything else (4xx) is returned at once.
+type transport struct {
+	base    http.RoundTripper
+	auth    func(*http.Request)
+	sem     chan struct{}
+	policy  RetryPolicy
+	metrics *metrics.Metrics
+	sleep   func(ctx context.Context, d time.Duration) error
+	timeout time.Duration // per attempt
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	endpoint := Endpoint(req.Method, req.URL.Path)
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		r := req.Clone(ctx)
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+		}
+		t.auth(r)
+		resp, err := t.once(r)
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		t.metrics.JiraCalls.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+		delay, reason, retry := t.classify(req.Method, resp, err, attempt)
+		if !retry || attempt >= t.policy.MaxRetries || ctx.Err() != nil {
+			return resp, err
+		}
+		if t.policy.MaxWait > 0 && delay > t.policy.MaxWait {
+			return resp, err // the caller redelivers after Retry-After
+		}
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			_ = resp.Body.Close()
+		}
+		t.metrics.JiraRetries.WithLabelValues(endpoint, reason).Inc()
+		if err := t.sleep(ctx, delay); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (t *transport) once(r *http.Request) (*http.Response, error) {
+	select {
+	case t.sem <- struct{}{}:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	defer func() { <-t.sem }()
+	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
+	resp, err := t.base.RoundTrip(r.WithContext(ctx))
+	if err != nil {
+		cancel()
+		if ctx.Err() != nil && r.Context().Err() == nil {
+			return nil, &timeoutError{err} // a per-attempt timeout: retried like a network error
+		}
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type timeoutError struct{ err error }
+
+func (e *timeoutError) Error() string { return "jira: attempt timed out: " + e.err.Error() }
+func (e *timeoutError) Timeout() bool { return true }
+func (e *timeoutError) Unwrap() error { return e.err }
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error { err := b.ReadCloser.Close(); b.cancel(); return err }
+
+// classify returns whether to retry, after how long and why.
+func (t *transport) classify(method string, resp *http.Response, err error, attempt int) (time.Duration, string, bool) {
+	if err != nil {
+		var te *timeoutError
+		if !errors.As(err, &te) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			return 0, "", false
+		}
+		if method == http.MethodPost && !sentNothing(err) {
+			return 0, "", false
+		}
+		return t.backoff(attempt), "network", true
+	}
+	switch c := resp.StatusCode; {
+	case c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable:
+		if d, ok := ServerDelay(resp.Header, time.Now()); ok {
+			return d, strconv.Itoa(c), true
+		}
+		return t.backoff(attempt), strconv.Itoa(c), true
+	case c >= 500:
+		return t.backoff(attempt), "5xx", true
+	}
+	return 0, "", false
+}
+
+// sentNothing reports whether a transport error happened before the request
+// could reach Jira (dial errors), so that even a POST is safe to repeat.
+func sentNothing(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// backoff is exponential with full jitter between Min and Max.
+func (t *transport) backoff(attempt int) time.Duration {
+	d := t.policy.Min << min(attempt, 20)
+	if d <= 0 || d > t.policy.Max {
+		d = t.policy.Max
+	}
+	return t.policy.Min/2 + rand.N(d-t.policy.Min/2+1)
+}
+
+// ServerDelay reads the delay Jira asks for: Retry-After (seconds or an
+// HTTP date), else X-RateLimit-Reset (an ISO-8601 instant, as Jira Cloud
+// sends).
+func ServerDelay(h http.Header, now time.Time) (time.Duration, bool) {
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+			return time.Duration(secs) * time.Second, true
+		}
+		if at, err := http.ParseTime(v); err == nil {
+			return max(at.Sub(now), 0), true
+		}
+	}
+	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
+		for _, layout := range []string{time.RFC3339, "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05.000Z0700"} {
+			if at, err := time.Parse(layout, v); err == nil {
+				return max(at.Sub(now), 0), true
+			}
+		}
+	}
+	return 0, false
+}
+
+var idSegment = regexp.MustCompile(`^(\d+|[A-Z][A-Z0-9_]*-\d+)$`)
+
+// Endpoint names a Jira call for metrics without unbounded labels: issue ids
+// and keys, project keys and property keys become placeholders.
+func Endpoint(method, path string) string {
+	p := strings.TrimPrefix(path, "/rest/api/2/")
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		switch {
+		case i > 0 && parts[i-1] == "issue" && s != "":
+			parts[i] = "{issue}"
+		case i > 0 && parts[i-1] == "project" && s != "":
+			parts[i] = "{project}"
+		case i > 0 && parts[i-1] == "properties" && s != "":
+			parts[i] = "{property}"
+		case idSegment.MatchString(s):
+			parts[i] = "{id}"
+		}
+	}
+	return method + " " + strings.Join(parts, "/")
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,217 @@
+package jirabridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/accessbridge/accessbridge/pkg/bus"
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/accessbridge/accessbridge/pkg/service/ops"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/decisions"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/issues"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/jira"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/metrics"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/projection"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/reconcile"
+)
+
+// Source is the CloudEvents source of the events the jira-bridge publishes.
+const Source = "accessbridge/jira-bridge"
+
+// Durable consumer names.
+const (
+	ConsumerRequests = "jira-bridge-requests"
+	ConsumerOutcomes = "jira-bridge-outcomes"
+	ConsumerWebhooks = "jira-bridge-webhooks"
+)
+
+// Deps are what the caller provides.
+type Deps struct {
+	Bus      *bus.Bus
+	Log      zerolog.Logger
+	Registry prometheus.Registerer // nil: metrics are not registered
+	Ops      *ops.Server           // nil: no readiness checks are added
+}
+
+// Service is a running jira-bridge.
+type Service struct {
+	cfg        Config
+	log        zerolog.Logger
+	jira       *jira.Client
+	consumers  []*bus.Consumer
+	reconciler *reconcile.Reconciler
+	linker     *issues.Linker
+	decider    *decisions.Decider
+}
+
+// New checks the configuration and Jira (fail fast, one line naming the
+// fix), declares the streams, the bucket and the consumers, and returns a
+// service ready to Run.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
+		return nil, err
+	}
+	if deps.Bus == nil {
+		return nil, errors.New("jira-bridge: Deps.Bus is required")
+	}
+	log := deps.Log
+	m := metrics.New(deps.Registry)
+	var busReg prometheus.Registerer
+	if deps.Registry != nil {
+		busReg = prometheus.WrapRegistererWith(prometheus.Labels{"service": "jira-bridge"}, deps.Registry)
+	}
+	bm := bus.NewMetrics(busReg)
+
+	jc, err := jira.New(jira.Options{
+		URL: cfg.URL, User: cfg.User, Token: cfg.APIToken.Value(), PAT: cfg.PAT.Value(),
+		Timeout: cfg.JiraTimeout, Concurrency: cfg.JiraConcurrency, Metrics: m,
+		Retry: jira.RetryPolicy{MaxRetries: cfg.JiraMaxRetries, Min: cfg.JiraRetryMin, Max: cfg.JiraRetryMax, MaxWait: cfg.JiraRetryMax},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("JIRA_BRIDGE_URL: %w", err)
+	}
+	facts, err := checkJira(ctx, &cfg, jc)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Str("deployment", facts.deployment).Str("jira_user", who(facts.bot)).Strs("projects", cfg.Projects()).
+		Str("request_id_field", facts.requestIDField).Msg("jira checks passed")
+
+	for _, s := range []events.StreamSpec{events.TeleportStream(), events.JiraStream()} {
+		if _, err := deps.Bus.EnsureStream(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	kv, err := deps.Bus.EnsureKV(ctx, events.BucketRequestIssues, "request id → Jira issue, owned by the jira-bridge", 0)
+	if err != nil {
+		return nil, err
+	}
+	store := &projection.Store{KV: kv}
+	pub := publisher{deps.Bus}
+	statuses := issues.Statuses{Pending: cfg.StatusPending, Approved: cfg.StatusApproved, Denied: cfg.StatusDenied, Expired: cfg.StatusExpired, Promoted: cfg.StatusPromoted}
+	s := &Service{cfg: cfg, log: log, jira: jc}
+	s.linker = issues.New(issues.Config{
+		Source: Source, DefaultProject: cfg.Project, ProjectByRole: cfg.ProjectMap, IssueType: cfg.IssueType,
+		Statuses: statuses, LabelPrefix: cfg.LabelPrefix, ExtraLabels: cfg.Labels, RequestIDField: facts.requestIDField,
+		SetReporter: cfg.SetReporter, Bot: facts.bot, Owner: instanceID(),
+	}, jc, store, pub, m)
+	s.decider = decisions.New(decisions.Config{
+		Source: Source, Statuses: statuses, LabelPrefix: cfg.LabelPrefix, RequestIDField: facts.requestIDField,
+		Bot: facts.bot, ConfirmWindow: cfg.ConfirmWindow, ConfirmRetry: max(cfg.RetryMin, 100*time.Millisecond),
+	}, jc, store, pub, m)
+	s.reconciler = reconcile.New(reconcile.Config{
+		Projects: cfg.Projects(), LabelPrefix: cfg.LabelPrefix, Statuses: statuses,
+		Interval: cfg.ReconcileInterval, Window: cfg.ReconcileWindow, Bot: facts.bot,
+	}, jc, store, s.decider, log)
+
+	spec := func(stream, durable, filter string) bus.ConsumerSpec {
+		return bus.ConsumerSpec{Stream: stream, Durable: durable, FilterSubjects: []string{filter},
+			MaxAttempts: cfg.MaxAttempts, Concurrency: cfg.Concurrency, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax}
+	}
+	for _, c := range []struct {
+		spec bus.ConsumerSpec
+		h    bus.Handler
+	}{
+		{spec(events.StreamTeleport, ConsumerRequests, events.SubjectRequests+".>"), s.handleRequest},
+		{spec(events.StreamTeleport, ConsumerOutcomes, events.SubjectTeleportDecisions+".>"), s.handleOutcome},
+		{spec(events.StreamJira, ConsumerWebhooks, events.SubjectWebhooks+".>"), s.handleWebhook},
+	} {
+		cons, err := deps.Bus.NewConsumer(ctx, c.spec, countDeadLetters(c.spec.Durable, m, c.h), bm)
+		if err != nil {
+			return nil, err
+		}
+		s.consumers = append(s.consumers, cons)
+	}
+	if deps.Ops != nil {
+		deps.Ops.AddCheck("nats", deps.Bus.Connected)
+		deps.Ops.AddCheck("jira", func(ctx context.Context) error {
+			_, err := jc.ServerInfo(ctx)
+			return err
+		})
+	}
+	return s, nil
+}
+
+// Run consumes until ctx is done; it returns the first consumer error.
+func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(s.consumers)+1)
+	for _, c := range s.consumers {
+		wg.Go(func() {
+			if err := c.Run(ctx); err != nil {
+				errs <- err
+				cancel()
+			}
+		})
+	}
+	wg.Go(func() { _ = s.reconciler.Run(ctx) })
+	s.log.Info().Msg("jira-bridge running")
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// ReconcileOpenIssues runs one reconciliation pass now.
+func (s *Service) ReconcileOpenIssues(ctx context.Context) (int, error) {
+	return s.reconciler.ReconcileOpenIssues(ctx)
+}
+
+func (s *Service) handleRequest(ctx context.Context, d bus.Delivery) error {
+	ev, ok := d.Event.Payload.(*events.RequestEvent)
+	if !ok {
+		return bus.Permanent(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
+	}
+	return s.linker.ApplyRequest(ctx, ev, d.Log.With().Str("request_id", ev.Request.ID).Logger())
+}
+
+func (s *Service) handleOutcome(ctx context.Context, d bus.Delivery) error {
+	o, ok := d.Event.Payload.(*events.DecisionOutcome)
+	if !ok {
+		return bus.Permanent(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
+	}
+	return s.decider.HandleOutcome(ctx, o, d.Log)
+}
+
+func (s *Service) handleWebhook(ctx context.Context, d bus.Delivery) error {
+	w, ok := d.Event.Payload.(*events.Webhook)
+	if !ok {
+		return bus.Permanent(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
+	}
+	return s.decider.HandleWebhook(ctx, w, d.Log)
+}
+
+// countDeadLetters logs and counts the permanent errors, which dead-letter
+// the message at once (the bus counts exhausted retries itself).
+func countDeadLetters(consumer string, m *metrics.Metrics, h bus.Handler) bus.Handler {
+	return func(ctx context.Context, d bus.Delivery) error {
+		err := h(ctx, d)
+		if err != nil && bus.KindOf(err) == bus.KindPermanent {
+			m.DeadLetters.WithLabelValues(consumer).Inc()
+			d.Log.Error().Err(err).Msg("event dead-lettered; see the error for the fix, then replay it from the DEADLETTER stream")
+		}
+		return err
+	}
+}
+
+type publisher struct{ b *bus.Bus }
+
+func (p publisher) PublishEvent(ctx context.Context, source string, pl events.Payload) error {
+	_, err := p.b.PublishEvent(ctx, source, pl)
+	return err
+}
+
+func instanceID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "jira-bridge-" + hex.EncodeToString(b)
+}
