@@ -586,4 +586,3 @@ func (c *Client) Property(ctx context.Context, idOrKey, key string) (json.RawMes
 func (c *Client) SetProperty(ctx context.Context, idOrKey, key string, value any) error {
 	return c.do(ctx, http.MethodPut, "rest/api/2/issue/"+url.PathEscape(idOrKey)+"/properties/"+url.PathEscape(key), value, nil)
 }
-

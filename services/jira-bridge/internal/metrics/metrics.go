@@ -21,15 +21,15 @@ type Metrics struct {
 func New(reg prometheus.Registerer) *Metrics {
 	const ns = "accessbridge_jira_bridge_"
 	m := &Metrics{
-		IssuesCreated: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "issues_created_total", Help: "Jira issues created for access requests."}),
-		IssuesAdopted: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "issues_adopted_total", Help: "Existing issues linked instead of created (crash recovery or teleport-jira migration)."}),
-		Comments:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "comments_total", Help: "Comments added to issues, by cause."}, []string{"cause"}),
-		Transitions:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "transitions_total", Help: "Issue transitions made by the bridge, by target status."}, []string{"status"}),
-		Decisions:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "decisions_total", Help: "decision.requested events published, by verdict and verification."}, []string{"verdict", "verification"}),
+		IssuesCreated:  prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "issues_created_total", Help: "Jira issues created for access requests."}),
+		IssuesAdopted:  prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "issues_adopted_total", Help: "Existing issues linked instead of created (crash recovery or teleport-jira migration)."}),
+		Comments:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "comments_total", Help: "Comments added to issues, by cause."}, []string{"cause"}),
+		Transitions:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "transitions_total", Help: "Issue transitions made by the bridge, by target status."}, []string{"status"}),
+		Decisions:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "decisions_total", Help: "decision.requested events published, by verdict and verification."}, []string{"verdict", "verification"}),
 		WebhooksIgnore: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "webhooks_ignored_total", Help: "Webhook deliveries that produced no decision, by reason."}, []string{"reason"}),
-		JiraCalls:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "jira_requests_total", Help: "HTTP requests to Jira, by endpoint and status code (0: no response)."}, []string{"endpoint", "code"}),
-		JiraRetries:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "jira_retries_total", Help: "Jira requests retried, by endpoint and reason."}, []string{"endpoint", "reason"}),
-		DeadLetters:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "dead_letters_total", Help: "Events dead-lettered by the jira-bridge's handlers (permanent errors), by consumer."}, []string{"consumer"}),
+		JiraCalls:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "jira_requests_total", Help: "HTTP requests to Jira, by endpoint and status code (0: no response)."}, []string{"endpoint", "code"}),
+		JiraRetries:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "jira_retries_total", Help: "Jira requests retried, by endpoint and reason."}, []string{"endpoint", "reason"}),
+		DeadLetters:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "dead_letters_total", Help: "Events dead-lettered by the jira-bridge's handlers (permanent errors), by consumer."}, []string{"consumer"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.IssuesCreated, m.IssuesAdopted, m.Comments, m.Transitions, m.Decisions, m.WebhooksIgnore, m.JiraCalls, m.JiraRetries, m.DeadLetters)
