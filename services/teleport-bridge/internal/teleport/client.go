@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/gravitational/teleport/api/breaker"
 	"github.com/gravitational/teleport/api/client"
 	"github.com/gravitational/teleport/api/client/proto"
 	"github.com/gravitational/teleport/api/types"
@@ -93,6 +94,9 @@ func Dial(ctx context.Context, opts Options) (*Conn, error) {
 		Addrs:       []string{opts.Addr},
 		Credentials: []client.Credentials{creds},
 		DialTimeout: timeout,
+		// The bridge backs off on its own; the default breaker would refuse
+		// every call for a minute after a burst of connection failures.
+		CircuitBreakerConfig: breaker.NoopBreakerConfig(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("TELEPORT_BRIDGE_ADDR: cannot connect to Teleport at %s: %s; check that it is the Auth Service (host:3025) or Proxy (host:443) address and that the credentials are valid for this cluster", opts.Addr, oneLine(err))
