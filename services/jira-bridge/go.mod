@@ -6,6 +6,7 @@ require (
 	github.com/accessbridge/accessbridge/pkg/bus v0.0.0
 	github.com/accessbridge/accessbridge/pkg/events v0.0.0
 	github.com/accessbridge/accessbridge/pkg/service v0.0.0
+	github.com/accessbridge/accessbridge/sim/jira v0.0.0-00010101000000-000000000000
 	github.com/andygrunwald/go-jira v1.17.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.23.2
@@ -20,6 +21,7 @@ require (
 	github.com/google/go-querystring v1.1.0 // indirect
 	github.com/kelseyhightower/envconfig v1.4.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect

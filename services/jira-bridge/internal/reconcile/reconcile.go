@@ -86,7 +86,7 @@ func (r *Reconciler) ReconcileOpenIssues(ctx context.Context) (int, error) {
 		quoted = append(quoted, fmt.Sprintf("%q", p))
 	}
 	mins := max(1, int(r.cfg.Window/time.Minute))
-	jql := fmt.Sprintf(`project in (%s) AND labels = "%s" AND status in ("%s", "%s") AND updated >= -%dm ORDER BY updated ASC`,
+	jql := fmt.Sprintf(`project in (%s) AND labels = "%s" AND status in ("%s", "%s") AND updated >= "-%dm" ORDER BY updated ASC`,
 		strings.Join(quoted, ", "), r.cfg.LabelPrefix, r.cfg.Statuses.Approved, r.cfg.Statuses.Denied, mins)
 	found, err := r.jira.Search(ctx, jql, nil, r.cfg.Limit)
 	if err != nil {
