@@ -152,8 +152,7 @@ func TestLegacyTeleportJiraIssueCarried(t *testing.T) {
 func TestTwoReplicasPublishEachEventOnce(t *testing.T) {
 	h := newHarness(t, teleportsim.Options{})
 	cfg := h.config(teleportsim.UserAccessPlugin)
-	h.start(cfg)
-	h.start(cfg)
+	replicas := []*bridge{h.start(cfg), h.start(cfg)}
 	var reqs []string
 	for i := range 5 {
 		id, err := h.tp.CreateRequest(teleportsim.UserStrictRequester, []string{"editor"}, fmt.Sprint("r", i))
@@ -173,6 +172,22 @@ func TestTwoReplicasPublishEachEventOnce(t *testing.T) {
 	for _, id := range reqs {
 		h.waitIDs(id, id+":created", id+":review:1", id+":review:2", id+":resolved:APPROVED")
 	}
+	// Both replicas did publish every event; the stream kept one of each.
+	for i, b := range replicas {
+		want := `accessbridge_teleport_bridge_events_published_total{type="request.resolved.v1"} 5`
+		eventually(t, fmt.Sprint("replica ", i, " published"), func() error {
+			if !strings.Contains(scrape(b), want) {
+				return fmt.Errorf("metrics lack %s", want)
+			}
+			return nil
+		})
+	}
+}
+
+func scrape(b *bridge) string {
+	rec := httptest.NewRecorder()
+	b.ops.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }
 
 func TestBackfillAfterDowntime(t *testing.T) {
