@@ -1,0 +1,239 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/rs/zerolog"
+)
+
+const testSecret = "handler-test-secret-0123456789"
+
+// samplesDir: ../shared/jira-webhooks beside the repository.
+const samplesDir = "../../../../../shared/jira-webhooks"
+
+func samples(tb testing.TB) [][]byte {
+	tb.Helper()
+	files, _ := filepath.Glob(filepath.Join(samplesDir, "*.json"))
+	if len(files) != 6 {
+		tb.Fatalf("want the six Jira webhook samples in %s, found %d", samplesDir, len(files))
+	}
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// fakePublisher records events, or fails as told.
+type fakePublisher struct {
+	mu       sync.Mutex
+	events   []*events.Webhook
+	seen     map[string]bool
+	err      error
+	notReady error
+	block    chan struct{} // when set, PublishWebhook waits on it
+}
+
+func (p *fakePublisher) PublishWebhook(ctx context.Context, w *events.Webhook) (bool, error) {
+	if p.block != nil {
+		select {
+		case <-p.block:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return false, p.err
+	}
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	if p.seen[w.DedupID()] {
+		return true, nil
+	}
+	p.seen[w.DedupID()] = true
+	p.events = append(p.events, w)
+	return false, nil
+}
+
+func (p *fakePublisher) Ready(context.Context) error { return p.notReady }
+
+func (p *fakePublisher) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.events)
+}
+
+func newTestHandler(tb testing.TB, pub Publisher, mutate func(*Options)) *Handler {
+	tb.Helper()
+	o := Options{
+		Auth:      &Auth{HMACSecrets: [][]byte{[]byte(testSecret)}},
+		Publisher: pub,
+		Log:       zerolog.Nop(),
+		MaxBody:   1 << 20,
+	}
+	if mutate != nil {
+		mutate(&o)
+	}
+	h, err := NewHandler(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
+func signature(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func signedRequest(body []byte) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set(HeaderSignature, signature(testSecret, body))
+	return r
+}
+
+func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestPublishFailuresMapToStatus(t *testing.T) {
+	body := samples(t)[0]
+	cases := []struct {
+		name   string
+		pub    *fakePublisher
+		status int
+	}{
+		{"not connected", &fakePublisher{notReady: errors.New("not connected")}, 503},
+		{"no ack", &fakePublisher{err: context.DeadlineExceeded}, 503},
+		{"over max_payload", &fakePublisher{err: ErrTooLarge}, 413},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newTestHandler(t, c.pub, func(o *Options) { o.RetryAfter = 1500 * time.Millisecond })
+			w := serve(h, signedRequest(body))
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			if c.status == 503 && w.Header().Get("Retry-After") != "2" {
+				t.Fatalf("Retry-After %q", w.Header().Get("Retry-After"))
+			}
+		})
+	}
+}
+
+func TestConcurrencyLimitAnswers503(t *testing.T) {
+	pub := &fakePublisher{block: make(chan struct{})}
+	h := newTestHandler(t, pub, func(o *Options) { o.MaxConcurrent = 2 })
+	body := samples(t)[0]
+	var wg sync.WaitGroup
+	codes := make(chan int, 2)
+	for range 2 {
+		wg.Go(func() { codes <- serve(h, signedRequest(body)).Code })
+	}
+	// Both slots are taken once both handlers wait in the publisher.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.sem) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("handlers did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w := serve(h, signedRequest(body))
+	if w.Code != 503 || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("third delivery: %d %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	close(pub.block)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Fatalf("held delivery: %d", c)
+		}
+	}
+}
+
+func TestRateLimitPerClientIP(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { return now }
+	pub := &fakePublisher{}
+	h := newTestHandler(t, pub, func(o *Options) {
+		o.Limiter = NewRateLimiter(1, 2, clock)
+		o.ClientIPHeader = "X-Forwarded-For"
+	})
+	body := samples(t)[0]
+	from := func(ip string) int {
+		r := signedRequest(body)
+		r.Header.Set("X-Forwarded-For", "203.0.113.9, "+ip)
+		return serve(h, r).Code
+	}
+	for i, want := range []int{200, 200, 429} {
+		if got := from("198.51.100.1"); got != want {
+			t.Fatalf("request %d: %d, want %d", i, got, want)
+		}
+	}
+	if got := from("198.51.100.2"); got != 200 {
+		t.Fatalf("another client: %d", got)
+	}
+	now = now.Add(time.Second)
+	if got := from("198.51.100.1"); got != 200 {
+		t.Fatalf("after a second: %d", got)
+	}
+}
+
+func TestPanicIsAnswered500(t *testing.T) {
+	h := newTestHandler(t, panicPublisher{}, nil)
+	w := serve(h, signedRequest(samples(t)[0]))
+	if w.Code != 500 || !strings.Contains(w.Body.String(), ResultPanic) {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+}
+
+type panicPublisher struct{}
+
+func (panicPublisher) PublishWebhook(context.Context, *events.Webhook) (bool, error) {
+	panic("boom")
+}
+func (panicPublisher) Ready(context.Context) error { return nil }
+
+func TestCanonicalBodyKeepsTheHash(t *testing.T) {
+	// json.Marshal escapes <, > and & inside a RawMessage; the event must
+	// still decode (body_sha256) after the round trip.
+	body := []byte(`{"webhookEvent":"jira:issue_updated","issue":{"id":"1","key":"A-1","self":"https://x/?a=1&b=<2>\u2028"}}`)
+	w := events.NewWebhook("1", "A-1", "jira:issue_updated", "id", time.Now(), true, []string{events.AuthHMAC}, canonicalBody(body))
+	env, err := events.New("test", time.Now(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := events.Encode(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.Decode(b); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+}
