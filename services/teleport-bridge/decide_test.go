@@ -130,7 +130,6 @@ func TestDecisionsRejected(t *testing.T) {
 	}
 }
 
-
 func TestDecisionWaitsForLaggingLink(t *testing.T) {
 	h := newHarness(t, teleportsim.Options{})
 	cfg := h.config(teleportsim.UserAccessPlugin)

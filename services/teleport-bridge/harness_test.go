@@ -12,8 +12,8 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/bus/bustest"
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
-	teleportsim "github.com/accessbridge/accessbridge/sim/teleport"
 	teleportbridge "github.com/accessbridge/accessbridge/services/teleport-bridge"
+	teleportsim "github.com/accessbridge/accessbridge/sim/teleport"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
