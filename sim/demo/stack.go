@@ -130,7 +130,7 @@ func (s *Stack) Env(ingressAddr, dataDir string) []string {
 		"TELEPORT_BRIDGE_IDENTITY_FILE=" + s.Teleport.IdentityFile("access-plugin"),
 		"TELEPORT_BRIDGE_HTTP_ADDR=127.0.0.1:0",
 		"JIRA_BRIDGE_URL=" + s.Jira.URL(),
-		"JIRA_BRIDGE_USERNAME=" + user,
+		"JIRA_BRIDGE_USER=" + user,
 		"JIRA_BRIDGE_API_TOKEN_FILE=" + s.JiraTokenFile,
 		"JIRA_BRIDGE_PROJECT=" + s.Jira.ProjectKey(),
 		"JIRA_BRIDGE_HTTP_ADDR=127.0.0.1:0",

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,13 +37,16 @@ func run() int {
 	opsAddr := flag.String("ops-addr", "127.0.0.1:8090", "AccessBridge's /status /readyz /metrics address")
 	natsAddr := flag.String("nats-addr", "127.0.0.1:4222", "the embedded NATS server's address")
 	flavor := flag.String("jira-flavor", "cloud", "Jira flavour: cloud or server")
+	up := flag.String("up", "", "instead of starting the binary, run this shell command to start the product (it finds its settings in $DEMO_DIR/product.env)")
+	down := flag.String("down", "", "shell command that stops the product started by -up")
+	ready := flag.String("ready", "", "comma-separated URLs that must answer 200 before the scenario (default: the all-in-one's /readyz and the ingress /status)")
 	flag.Parse()
 	exitAfter := os.Getenv("DEMO_EXIT") == "1"
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	if _, err := os.Stat(*bin); err != nil {
+	if _, err := os.Stat(*bin); err != nil && *up == "" {
 		fmt.Fprintf(os.Stderr, "demo: %s not found: run `make build` first (make demo does)\n", *bin)
 		return 1
 	}
@@ -60,37 +64,61 @@ func run() int {
 	fmt.Printf("Teleport emulator  %s (gRPC, mTLS)   Jira emulator  %s\n", stack.Teleport.Addr(), stack.Jira.URL())
 
 	logPath := filepath.Join(abs, "accessbridge.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
-		return 1
-	}
-	defer logFile.Close()
-	env := append(os.Environ(), stack.Env(*ingressAddr, filepath.Join(abs, "data"))...)
-	env = append(env, "ACCESSBRIDGE_HTTP_ADDR="+*opsAddr, "ACCESSBRIDGE_NATS_LISTEN="+*natsAddr)
-	cmd := exec.Command(*bin, "start")
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "demo: start %s: %v\n", *bin, err)
-		return 1
-	}
+	env := append(stack.Env(*ingressAddr, filepath.Join(abs, "data")), "ACCESSBRIDGE_HTTP_ADDR="+*opsAddr, "ACCESSBRIDGE_NATS_LISTEN="+*natsAddr)
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+	readyURLs := []string{"http://" + *opsAddr + "/readyz", "http://" + *ingressAddr + "/status"}
+	if *ready != "" {
+		readyURLs = strings.Split(*ready, ",")
 	}
-	defer stop()
-	fmt.Printf("accessbridge started (pid %d), logs in %s\n", cmd.Process.Pid, logPath)
+	if *up != "" {
+		if err := os.WriteFile(filepath.Join(abs, "product.env"), []byte(demo.EnvFile(env)), 0o600); err != nil {
+			fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+			return 1
+		}
+		if err := shell(*up, abs); err != nil {
+			fmt.Fprintf(os.Stderr, "demo: -up: %v\n", err)
+			if *down != "" {
+				_ = shell(*down, abs)
+			}
+			return 1
+		}
+		if *down != "" {
+			defer func() {
+				if err := shell(*down, abs); err != nil {
+					fmt.Fprintf(os.Stderr, "demo: -down: %v\n", err)
+				}
+			}()
+		}
+		logPath = "(the product's own logs)"
+	} else {
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+			return 1
+		}
+		defer logFile.Close()
+		cmd := exec.Command(*bin, "start")
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintf(os.Stderr, "demo: start %s: %v\n", *bin, err)
+			return 1
+		}
+		go func() { exited <- cmd.Wait() }()
+		defer func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+		}()
+		fmt.Printf("accessbridge started (pid %d), logs in %s\n", cmd.Process.Pid, logPath)
+	}
 
 	start := time.Now()
-	if err := waitReady(ctx, exited, "http://"+*opsAddr+"/readyz", "http://"+*ingressAddr+"/status"); err != nil {
+	if err := waitReady(ctx, exited, readyURLs...); err != nil {
 		fmt.Fprintf(os.Stderr, "demo: accessbridge did not become ready: %v\n--- last lines of %s ---\n%s", err, logPath, tail(logPath, 20))
 		return 1
 	}
@@ -127,6 +155,14 @@ Press Ctrl-C to stop.
 		return 1
 	}
 	return 0
+}
+
+// shell runs a command with bash, in the repository, with DEMO_DIR set.
+func shell(command, dir string) error {
+	cmd := exec.Command("bash", "-c", command)
+	cmd.Env = append(os.Environ(), "DEMO_DIR="+dir)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
 }
 
 func waitReady(ctx context.Context, exited <-chan error, urls ...string) error {
