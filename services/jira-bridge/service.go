@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}, jc, store, pub, m)
 	s.decider = decisions.New(decisions.Config{
 		Source: Source, Statuses: statuses, LabelPrefix: cfg.LabelPrefix, RequestIDField: facts.requestIDField,
-		Bot: facts.bot, ConfirmWindow: cfg.ConfirmWindow, ConfirmRetry: max(cfg.RetryMin, 100*time.Millisecond),
+		Bot: facts.bot, ConfirmWindow: cfg.ConfirmWindow, ConfirmRetry: confirmRetry(cfg),
 	}, jc, store, pub, m)
 	s.reconciler = reconcile.New(reconcile.Config{
 		Projects: cfg.Projects(), LabelPrefix: cfg.LabelPrefix, Statuses: statuses,
@@ -138,6 +138,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		})
 	}
 	return s, nil
+}
+
+// confirmRetry spreads the re-checks of an unsigned webhook over the
+// confirm window within the attempts the consume loop allows.
+func confirmRetry(cfg Config) time.Duration {
+	return max(cfg.ConfirmWindow/time.Duration(max(cfg.MaxAttempts-2, 1)), 100*time.Millisecond)
 }
 
 // Run consumes until ctx is done; it returns the first consumer error.
@@ -187,7 +193,7 @@ func (s *Service) handleWebhook(ctx context.Context, d bus.Delivery) error {
 	if !ok {
 		return bus.Permanent(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
 	}
-	return s.decider.HandleWebhook(ctx, w, d.Log)
+	return s.decider.HandleWebhook(ctx, w, int(d.Delivered) >= s.cfg.MaxAttempts-1, d.Log)
 }
 
 // countDeadLetters logs and counts the permanent errors, which dead-letter

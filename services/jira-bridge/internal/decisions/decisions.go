@@ -78,8 +78,10 @@ func (d *Decider) ignore(log zerolog.Logger, reason, msg string) error {
 	return nil
 }
 
-// HandleWebhook handles one webhook.received event.
-func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, log zerolog.Logger) error {
+// HandleWebhook handles one webhook.received event. lastTry says the
+// consume loop will not redeliver it again: an unconfirmed status is then
+// given up instead of retried.
+func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, lastTry bool, log zerolog.Logger) error {
 	p, err := ParsePayload(w.Body)
 	if err != nil {
 		return bus.Permanent(err)
@@ -129,7 +131,7 @@ func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, log zero
 			return jira.Classify(err)
 		}
 		if !strings.EqualFold(is.Status, change.To) {
-			if d.cfg.Now().Sub(w.ReceivedAt) < d.cfg.ConfirmWindow {
+			if !lastTry && d.cfg.Now().Sub(w.ReceivedAt) < d.cfg.ConfirmWindow {
 				return bus.RetryAfter(fmt.Errorf("%s is %q in Jira, webhook says %q: waiting for Jira's read lag", p.Issue.Key, is.Status, change.To), d.cfg.ConfirmRetry)
 			}
 			return d.ignore(log, "unconfirmed", "Jira does not confirm the status of an unsigned webhook")
