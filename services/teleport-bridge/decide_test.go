@@ -17,7 +17,7 @@ import (
 
 func TestStateModeAppliesDecisionsWithDelegator(t *testing.T) {
 	h := newHarness(t, teleportsim.Options{})
-	h.start(h.config(teleportsim.UserAccessPlugin))
+	b := h.start(h.config(teleportsim.UserAccessPlugin))
 
 	approve, _ := h.tp.CreateRequest(teleportsim.UserRequester, []string{"editor"}, "a")
 	deny, _ := h.tp.CreateRequest("alice", []string{"editor"}, "d")
@@ -60,6 +60,14 @@ func TestStateModeAppliesDecisionsWithDelegator(t *testing.T) {
 	h.waitIDs(approve, approve+":created", approve+":resolved:APPROVED")
 	if n := len(h.messages(events.StreamTeleport, events.TeleportDecisionSubject(approve))); n != 2 {
 		t.Errorf("%d outcomes for %s, want 2", n, approve)
+	}
+	for _, want := range []string{
+		`accessbridge_teleport_bridge_decisions_total{code="",outcome="applied"} 2`,
+		`accessbridge_teleport_bridge_decisions_total{code="already_resolved",outcome="rejected"} 1`,
+	} {
+		if !strings.Contains(scrape(b), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 

@@ -172,9 +172,34 @@ func TestTwoReplicasPublishEachEventOnce(t *testing.T) {
 	for _, id := range reqs {
 		h.waitIDs(id, id+":created", id+":review:1", id+":review:2", id+":resolved:APPROVED")
 	}
+	// Decisions consumed by two replicas are applied once each.
+	var decs []*events.Decision
+	for i := range 6 {
+		id, _ := h.tp.CreateRequest(teleportsim.UserRequester, []string{"editor"}, "")
+		issue := fmt.Sprint(20000 + i)
+		h.link(id, issue, "TAR-"+issue)
+		decs = append(decs, h.decide(id, issue, "TAR-"+issue, "1", events.VerdictApprove, jiraActor))
+	}
+	for _, d := range decs {
+		if out := h.outcome(d); out.Kind != events.DecisionApplied {
+			t.Errorf("%s: %+v", d.RequestID, out)
+		}
+	}
+	updates := map[string]int{}
+	for _, ev := range h.tp.Audit() {
+		if ev.Type == teleportsim.EventAccessRequestUpdate {
+			updates[ev.RequestID]++
+		}
+	}
+	for _, d := range decs {
+		if updates[d.RequestID] != 1 {
+			t.Errorf("%s updated %d times", d.RequestID, updates[d.RequestID])
+		}
+	}
+
 	// Both replicas did publish every event; the stream kept one of each.
 	for i, b := range replicas {
-		want := `accessbridge_teleport_bridge_events_published_total{type="request.resolved.v1"} 5`
+		want := `accessbridge_teleport_bridge_events_published_total{type="request.reviewed.v1"} 10`
 		eventually(t, fmt.Sprint("replica ", i, " published"), func() error {
 			if !strings.Contains(scrape(b), want) {
 				return fmt.Errorf("metrics lack %s", want)

@@ -173,17 +173,20 @@ func (d *Decider) review(ctx context.Context, dec events.Decision, req types.Acc
 	if !ok {
 		return reject(events.RejectUnmappedActor, state, "Jira user %s is not mapped to a Teleport user (TELEPORT_BRIDGE_REVIEWER_MAP_FILE)", dec.Actor.Identity()), nil
 	}
+	var previous *types.AccessReview
 	for _, rv := range req.GetReviews() {
-		if rv.Author != author {
-			continue
+		if rv.Author == author {
+			previous = &rv
 		}
-		if teleport.State(rv.ProposedState) == dec.Verdict.State() {
-			return events.NewDecisionApplied(dec, events.ModeReview, author, state), nil // a redelivery
-		}
-		return reject(events.RejectRefused, state, "Teleport user %s has already reviewed access request %s (%s)", author, dec.RequestID, teleport.State(rv.ProposedState)), nil
 	}
-	if state.Resolved() {
+	switch {
+	case previous != nil && teleport.State(previous.ProposedState) == dec.Verdict.State():
+		// A redelivery, or the same reviewer deciding the same way again.
+		return events.NewDecisionApplied(dec, events.ModeReview, author, state), nil
+	case state.Resolved():
 		return reject(events.RejectAlreadyResolved, state, "access request %s is already %s", dec.RequestID, state), nil
+	case previous != nil:
+		return reject(events.RejectRefused, state, "Teleport user %s has already reviewed access request %s (%s)", author, dec.RequestID, teleport.State(previous.ProposedState)), nil
 	}
 	want := types.RequestState_APPROVED
 	if dec.Verdict == events.VerdictDeny {

@@ -10,7 +10,9 @@ import (
 
 func TestDerive(t *testing.T) {
 	base := events.AccessRequest{ID: "r1", User: "u", Roles: []string{"editor"}, State: events.StatePending, Created: time.Unix(1, 0)}
-	review := func(s events.State) events.Review { return events.Review{Author: "a", State: s, Created: time.Unix(2, 0)} }
+	review := func(s events.State) events.Review {
+		return events.Review{Author: "a", State: s, Created: time.Unix(2, 0)}
+	}
 	withReviews := func(r events.AccessRequest, state events.State, rv ...events.Review) events.AccessRequest {
 		r.State, r.Reviews = state, rv
 		return r
