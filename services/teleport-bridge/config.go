@@ -31,7 +31,7 @@ const DecisionsConsumer = "teleport-bridge-decisions"
 
 // Config is the service's configuration, read from TELEPORT_BRIDGE_*.
 type Config struct {
-	Addr            string        `split_words:"true" desc:"Teleport Auth Service (host:3025) or Proxy (host:443 or host:3080) address."`
+	Addr            string        `split_words:"true" desc:"Required. Teleport Auth Service (host:3025) or Proxy (host:443 or host:3080) address."`
 	IdentityFile    string        `split_words:"true" desc:"Identity file of the bridge's Teleport user (tctl auth sign --format=file, or a tbot output). Set it, or the CLIENT_CERT/CLIENT_KEY/ROOT_CAS triple."`
 	RefreshIdentity bool          `split_words:"true" default:"true" desc:"Re-read the identity file periodically (Machine ID/tbot renews it)."`
 	RefreshInterval time.Duration `split_words:"true" default:"1m" desc:"How often the identity file is re-read."`
