@@ -189,7 +189,10 @@ var idSegment = regexp.MustCompile(`^(\d+|[A-Z][A-Z0-9_]*-\d+)$`)
 // Endpoint names a Jira call for metrics without unbounded labels: issue ids
 // and keys, project keys and property keys become placeholders.
 func Endpoint(method, path string) string {
-	p := strings.TrimPrefix(path, "/rest/api/2/")
+	p := path
+	if i := strings.Index(p, "/rest/api/2/"); i >= 0 {
+		p = p[i+len("/rest/api/2/"):]
+	}
 	parts := strings.Split(p, "/")
 	for i, s := range parts {
 		switch {
