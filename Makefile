@@ -79,7 +79,7 @@ demo: build
 
 ## docs: regenerate the configuration tables in README.md from the code
 docs:
-	@cd cmd/accessbridge && go run . docs > /dev/null && go run . docs-readme $(CURDIR)/README.md
+	@cd cmd/accessbridge && go run . docs-readme $(CURDIR)/README.md
 
 ## images: static binaries in FROM-scratch images, built locally (no registry needed)
 images: $(TOOLS)/nats-server

@@ -1,2 +1,0 @@
-// Package accessbridge is part of AccessBridge.
-package accessbridge
