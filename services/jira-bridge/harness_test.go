@@ -77,16 +77,16 @@ func newEnv(t *testing.T, opts jirasim.Options) *env {
 func (e *env) receiveWebhook(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		http.Error(w, err.Error(), 400)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	signed := hmac.Equal([]byte(r.Header.Get("X-Hub-Signature")), []byte(jirasim.Signature(webhookSecret, body)))
 	if !signed {
-		http.Error(w, "bad signature", 401)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
 	if err := e.publishWebhook(body, r.Header.Get("X-Atlassian-Webhook-Identifier"), true); err != nil {
-		http.Error(w, err.Error(), 503)
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 }
