@@ -250,7 +250,11 @@ func (d *Decider) HandleOutcome(ctx context.Context, o *events.DecisionOutcome, 
 			return err
 		}
 	}
-	if e.HasApplied(cause+":moved") || dec.FromStatus == "" {
+	back := dec.FromStatus
+	if d.cfg.Statuses.Terminal(e.Status) {
+		back = e.Status // Teleport resolved the request meanwhile: its status wins
+	}
+	if e.HasApplied(cause+":moved") || back == "" {
 		return nil
 	}
 	is, err := d.jira.GetIssue(ctx, e.IssueID, nil, false)
@@ -258,15 +262,15 @@ func (d *Decider) HandleOutcome(ctx context.Context, o *events.DecisionOutcome, 
 		return jira.Classify(err)
 	}
 	if strings.EqualFold(is.Status, dec.Status) {
-		if err := d.jira.TransitionTo(ctx, e.IssueID, dec.FromStatus, ""); err != nil {
+		if err := d.jira.TransitionTo(ctx, e.IssueID, back, ""); err != nil {
 			if errors.Is(err, jira.ErrNoTransition) {
-				return bus.Permanent(fmt.Errorf("move %s back to %q: %w", e.IssueKey, dec.FromStatus, err))
+				return bus.Permanent(fmt.Errorf("move %s back to %q: %w", e.IssueKey, back, err))
 			}
 			return jira.Classify(err)
 		}
-		d.metrics.Transitions.WithLabelValues(dec.FromStatus).Inc()
-		log.Info().Str("status", dec.FromStatus).Msg("moved issue back after a rejected decision")
-		if err := d.pub.PublishEvent(ctx, d.cfg.Source, events.NewIssueTransitioned(e.RequestID, ref, dec.Status, dec.FromStatus, cause)); err != nil {
+		d.metrics.Transitions.WithLabelValues(back).Inc()
+		log.Info().Str("status", back).Msg("moved issue back after a rejected decision")
+		if err := d.pub.PublishEvent(ctx, d.cfg.Source, events.NewIssueTransitioned(e.RequestID, ref, dec.Status, back, cause)); err != nil {
 			return bus.Transient(err)
 		}
 	}

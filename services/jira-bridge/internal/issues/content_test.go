@@ -56,3 +56,13 @@ func TestWebLink(t *testing.T) {
 		t.Fatalf("WebLink without advanced workflows = %q", got)
 	}
 }
+
+func TestProjectForRoutesByFirstMappedRole(t *testing.T) {
+	l := New(Config{DefaultProject: "TAR", ProjectByRole: map[string]string{"dba": "OPS", "auditor": "SEC"}}, nil, nil, nil, nil)
+	for roles, want := range map[string]string{"editor": "TAR", "editor,dba": "OPS", "auditor,dba": "SEC", "": "TAR"} {
+		r := events.AccessRequest{Roles: strings.Split(roles, ",")}
+		if got := l.ProjectFor(r); got != want {
+			t.Errorf("ProjectFor(%s) = %s, want %s", roles, got, want)
+		}
+	}
+}
