@@ -48,6 +48,7 @@ type Config struct {
 	RetryMin    time.Duration `split_words:"true" default:"1s" desc:"Minimum redelivery delay of an event after a transient error."`
 	RetryMax    time.Duration `split_words:"true" default:"5m" desc:"Maximum redelivery delay of an event after a transient error."`
 	Concurrency int           `split_words:"true" default:"16" desc:"Events handled at once per consumer (different requests; one request is always serial)."`
+	AckWait     time.Duration `split_words:"true" default:"30s" desc:"How long JetStream waits for a handler's ack before redelivering (a replica that died mid-event is taken over after it)."`
 
 	HTTPAddr string `split_words:"true" default:":8092" desc:"Listen address of /status, /healthz, /readyz and /metrics (standalone binary only)."`
 }
@@ -119,6 +120,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	durDef(&c.JiraRetryMax, 30*time.Second)
 	durDef(&c.RetryMin, time.Second)
 	durDef(&c.RetryMax, 5*time.Minute)
+	durDef(&c.AckWait, 30*time.Second)
 	if c.JiraRetryMax < c.JiraRetryMin {
 		return fmt.Errorf("%s: %s is below %s %s", v("JIRA_RETRY_MAX"), c.JiraRetryMax, v("JIRA_RETRY_MIN"), c.JiraRetryMin)
 	}

@@ -320,7 +320,8 @@ func (e *env) deadLetters() []string {
 	return out
 }
 
-// metric sums the samples of a counter whose label has value.
+// metric sums the samples of a counter whose label has value (label "":
+// all samples).
 func (e *env) metric(name, label, value string) float64 {
 	e.t.Helper()
 	mfs, err := e.reg.Gather()
@@ -333,6 +334,10 @@ func (e *env) metric(name, label, value string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if label == "" {
+				sum += m.GetCounter().GetValue()
+				continue
+			}
 			for _, lp := range m.GetLabel() {
 				if lp.GetName() == label && lp.GetValue() == value {
 					sum += m.GetCounter().GetValue()

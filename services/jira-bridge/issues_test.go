@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/accessbridge/accessbridge/pkg/events"
+	jirabridge "github.com/accessbridge/accessbridge/services/jira-bridge"
 	jirasim "github.com/accessbridge/accessbridge/sim/jira"
 )
 
@@ -335,4 +338,53 @@ func pendingCount(t *testing.T, e *env, durable string) int {
 		t.Fatal(err)
 	}
 	return int(info.NumPending) + info.NumAckPending + info.NumRedelivered
+}
+
+// A replica whose NATS connection dies right after it sent the Jira create
+// (it can neither publish the link nor ack) is taken over by another
+// replica, which finds the issue instead of creating a second one.
+func TestReplicaDyingAfterCreateIsTakenOverWithoutDuplicate(t *testing.T) {
+	e := newEnv(t, jirasim.Options{})
+	cfg := e.config()
+	cfg.AckWait = time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	busA := e.nats.Connect(t, "doomed")
+	svcA, err := jirabridge.New(ctx, cfg, jirabridge.Deps{Bus: busA, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doneA := make(chan struct{})
+	go func() { _ = svcA.Run(ctx); close(doneA) }()
+	defer func() { cancel(); <-doneA }()
+
+	if err := e.jira.SetFaults(jirasim.Faults{Latency: 400 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	r := request("mona", "editor")
+	e.publish(events.NewRequestCreated(r), 1)
+	eventually(t, 10*time.Second, "the claim", func() bool {
+		ent, ok := e.entry(r.ID)
+		return ok && ent.Phase == events.PhaseClaimed
+	})
+	busA.NC.Close() // the create call is on its way to Jira
+	eventually(t, 10*time.Second, "the orphan issue in Jira", func() bool { return len(e.issuesFor(r.ID)) == 1 })
+	if ent, _ := e.entry(r.ID); ent.Phase != events.PhaseClaimed {
+		t.Fatalf("entry = %+v, want still claimed (the replica could not record the link)", ent)
+	}
+
+	e.start(cfg, "survivor")
+	is := e.issueOf(r.ID, "Pending")
+	if n := len(e.issuesFor(r.ID)); n != 1 {
+		t.Fatalf("%d issues, want 1", n)
+	}
+	if n := e.jira.CountRequests("POST", "/rest/api/2/issue"); n != 1 {
+		t.Fatalf("%d create calls, want 1", n)
+	}
+	if tr := e.jira.Transitions(is.Key); len(tr) != 1 {
+		t.Fatalf("transitions = %+v", tr)
+	}
+	if got := e.metric("accessbridge_jira_bridge_issues_adopted_total", "", ""); got != 1 {
+		t.Fatalf("issues_adopted_total = %v, want 1 (found by label)", got)
+	}
 }

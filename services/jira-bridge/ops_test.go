@@ -1,0 +1,89 @@
+package jirabridge_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/accessbridge/accessbridge/pkg/service/ops"
+	jirabridge "github.com/accessbridge/accessbridge/services/jira-bridge"
+	jirasim "github.com/accessbridge/accessbridge/sim/jira"
+)
+
+// /readyz checks NATS and Jira; /metrics shows the bridge's metrics.
+func TestOpsEndpoints(t *testing.T) {
+	e := newEnv(t, jirasim.Options{})
+	srv := ops.New(zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc, err := jirabridge.New(ctx, e.config(), jirabridge.Deps{Bus: e.nats.Connect(t, "ops"), Log: zerolog.Nop(), Registry: srv.Registry, Ops: srv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+
+	r := request("nina", "editor")
+	e.publish(events.NewRequestCreated(r), 1)
+	e.issueOf(r.ID, "Pending")
+	get := func(path string) (int, string) {
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, p := range []string{"/status", "/healthz", "/readyz"} {
+		if code, body := get(p); code != 200 {
+			t.Fatalf("%s = %d %s", p, code, body)
+		}
+	}
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		"accessbridge_jira_bridge_issues_created_total 1",
+		`accessbridge_jira_bridge_transitions_total{status="Pending"} 1`,
+		`accessbridge_jira_bridge_jira_requests_total{code="201",endpoint="POST issue"} 1`,
+		`accessbridge_messages_total{consumer="jira-bridge-requests",outcome="ack",service="jira-bridge"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	e.jira.Close()
+	eventually(t, 10*time.Second, "/readyz to fail with Jira down", func() bool {
+		code, body := get("/readyz")
+		return code != 200 && strings.Contains(body, "jira")
+	})
+}
+
+// The reconciler runs on its own every period.
+func TestReconcilerRunsPeriodically(t *testing.T) {
+	e := newEnv(t, jirasim.Options{})
+	cfg := e.config()
+	cfg.ReconcileInterval = 200 * time.Millisecond
+	e.start(cfg, "bridge")
+	r := request("otto", "editor")
+	e.publish(events.NewRequestCreated(r), 1)
+	is := e.issueOf(r.ID, "Pending")
+	e.jira.SetWebhookURLs(nil)
+	if err := e.jira.Move(is.Key, "Approved", "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	var ds []*events.Decision
+	eventually(t, 10*time.Second, "the reconciler's decision", func() bool { ds = e.decisions(r.ID); return len(ds) > 0 })
+	if ds[0].Verification != events.VerifiedReconciler || ds[0].Verdict != events.VerdictApprove {
+		t.Fatalf("decision = %+v", ds[0])
+	}
+}
