@@ -26,6 +26,10 @@ const (
 	HeaderFlow       = "X-Atlassian-Webhook-Flow"
 )
 
+// statusClientClosed is nginx's 499: the client closed the connection
+// before the answer. Only the metrics and the log see it.
+const statusClientClosed = 499
+
 // Publisher records a delivery. PublishWebhook returns once the stream
 // acknowledged it; duplicate is true when the stream already held its id.
 type Publisher interface {
@@ -229,6 +233,10 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, o *outcome, sta
 	switch {
 	case errors.Is(err, ErrTooLarge):
 		fail(http.StatusRequestEntityTooLarge, ResultTooLarge, err.Error())
+	case err != nil && r.Context().Err() != nil:
+		// The client hung up (Jira's timeout, a load tool stopping): nobody
+		// reads the answer; Jira retries and the dedup id keeps one copy.
+		fail(statusClientClosed, ResultClientClosed, err.Error())
 	case err != nil:
 		fail(http.StatusServiceUnavailable, ResultUnavailable, err.Error())
 	case dup:

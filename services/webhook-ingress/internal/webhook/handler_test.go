@@ -237,3 +237,23 @@ func TestCanonicalBodyKeepsTheHash(t *testing.T) {
 		t.Fatalf("decode: %v", err)
 	}
 }
+
+func TestClientGoneIsNotCountedUnavailable(t *testing.T) {
+	pub := &fakePublisher{block: make(chan struct{})}
+	h := newTestHandler(t, pub, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := signedRequest(samples(t)[0]).WithContext(ctx)
+	done := make(chan int)
+	go func() { done <- serve(h, r).Code }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.sem) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("handler did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != statusClientClosed {
+		t.Fatalf("status %d, want %d", code, statusClientClosed)
+	}
+}

@@ -19,8 +19,9 @@ const (
 	ResultUnsupportedMedia = "unsupported_media_type"
 	ResultMethodNotAllowed = "method_not_allowed"
 	ResultRateLimited      = "rate_limited"
-	ResultBusy             = "busy"        // over the concurrency limit
-	ResultUnavailable      = "unavailable" // NATS did not ack
+	ResultBusy             = "busy"          // over the concurrency limit
+	ResultUnavailable      = "unavailable"   // NATS did not ack
+	ResultClientClosed     = "client_closed" // the client hung up before the ack (499)
 	ResultPanic            = "internal_error"
 )
 
@@ -38,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "accessbridge_webhook_ingress_deliveries_total",
-			Help: "Webhook deliveries answered, by result (published, duplicate, ignored, unauthorized, bad_request, too_large, unsupported_media_type, method_not_allowed, rate_limited, busy, unavailable, internal_error) and HTTP status code.",
+			Help: "Webhook deliveries answered, by result (published, duplicate, ignored, unauthorized, bad_request, too_large, unsupported_media_type, method_not_allowed, rate_limited, busy, unavailable, client_closed, internal_error) and HTTP status code.",
 		}, []string{"result", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "accessbridge_webhook_ingress_delivery_seconds",
