@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
 	jirabridge "github.com/accessbridge/accessbridge/services/jira-bridge"
@@ -55,7 +57,7 @@ func TestOpsEndpoints(t *testing.T) {
 		"accessbridge_jira_bridge_issues_created_total 1",
 		`accessbridge_jira_bridge_transitions_total{status="Pending"} 1`,
 		`accessbridge_jira_bridge_jira_requests_total{code="201",endpoint="POST issue"} 1`,
-		`accessbridge_messages_total{consumer="jira-bridge-requests",outcome="ack",service="jira-bridge"}`,
+		`accessbridge_messages_total{consumer="jira-bridge-requests",outcome="ack"}`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -85,5 +87,19 @@ func TestReconcilerRunsPeriodically(t *testing.T) {
 	eventually(t, 10*time.Second, "the reconciler's decision", func() bool { ds = e.decisions(r.ID); return len(ds) > 0 })
 	if ds[0].Verification != events.VerifiedReconciler || ds[0].Verdict != events.VerdictApprove {
 		t.Fatalf("decision = %+v", ds[0])
+	}
+}
+
+// The all-in-one binary registers every service on one registry, each
+// wrapped with its service label: the jira-bridge must register without
+// clashing with itself or another service's consume-loop metrics.
+func TestRegistersUnderAWrappedSharedRegistry(t *testing.T) {
+	e := newEnv(t, jirasim.Options{})
+	reg := prometheus.NewRegistry()
+	other := prometheus.WrapRegistererWith(prometheus.Labels{"service": "teleport-bridge"}, reg)
+	bus.NewMetrics(other)
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"service": "jira-bridge"}, reg)
+	if _, err := jirabridge.New(context.Background(), e.config(), jirabridge.Deps{Bus: e.bus, Log: zerolog.Nop(), Registry: wrapped}); err != nil {
+		t.Fatal(err)
 	}
 }

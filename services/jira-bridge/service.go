@@ -64,11 +64,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	log := deps.Log
 	m := metrics.New(deps.Registry)
-	var busReg prometheus.Registerer
-	if deps.Registry != nil {
-		busReg = prometheus.WrapRegistererWith(prometheus.Labels{"service": "jira-bridge"}, deps.Registry)
-	}
-	bm := bus.NewMetrics(busReg)
+	// The consume-loop metrics go to the same registerer: the all-in-one
+	// binary hands each service one wrapped with its service label.
+	bm := bus.NewMetrics(deps.Registry)
 
 	jc, err := jira.New(jira.Options{
 		URL: cfg.URL, User: cfg.User, Token: cfg.APIToken.Value(), PAT: cfg.PAT.Value(),
