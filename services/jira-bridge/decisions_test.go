@@ -329,3 +329,36 @@ func TestServerFlavor(t *testing.T) {
 		}
 	}
 }
+
+// A move that arrives while the request's issue is still being linked
+// waits for the link instead of being dropped.
+func TestMoveBeforeLinkWaitsForTheLink(t *testing.T) {
+	e := newEnv(t, jirasim.Options{})
+	r := request("paul", "editor")
+	claim := events.RequestIssue{RequestID: r.ID, Phase: events.PhaseClaimed, Project: "TAR", ClaimedBy: "slow-replica", ClaimedAt: time.Now()}
+	if _, err := e.kv.Create(context.Background(), r.ID, claim.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	prop, _ := json.Marshal(r.ID)
+	is, err := e.jira.CreateIssue(jirasim.NewIssue{Summary: "paul requested editor", Status: "Pending", Labels: []string{"teleport-access-request", "teleport-access-request-" + r.ID},
+		Properties: map[string]json.RawMessage{"teleportAccessRequestId": prop}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.start(e.config(), "bridge")
+	if err := e.jira.Move(is.Key, "Approved", "alice", "Reason: quick"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the webhook delivered", func() bool { return len(e.messages(events.StreamJira, "jira.webhooks.>")) >= 1 })
+	// Now the request event arrives and the replica links the issue.
+	e.publish(events.NewRequestCreated(r), 1)
+	var ds []*events.Decision
+	eventually(t, 10*time.Second, "the decision", func() bool { ds = e.decisions(r.ID); return len(ds) > 0 })
+	if ds[0].IssueID != is.ID || ds[0].Reason != "quick" {
+		t.Fatalf("decision = %+v", ds[0])
+	}
+	eventually(t, 10*time.Second, "events handled", func() bool { return pendingCount(t, e, "jira-bridge-requests") == 0 })
+	if tr := e.jira.Transitions(is.Key); len(tr) != 1 || tr[0].To != "Approved" {
+		t.Fatalf("transitions = %+v: the reviewer's move was undone", tr)
+	}
+}

@@ -112,6 +112,11 @@ func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, lastTry 
 	if err != nil {
 		return err
 	}
+	if e.Phase == events.PhaseClaimed && !lastTry {
+		// The issue is being created and its link not recorded yet: a
+		// reviewer was quick. Wait for the link rather than drop the move.
+		return bus.RetryAfter(fmt.Errorf("request %s is claimed but not linked yet", requestID), d.cfg.ConfirmRetry)
+	}
 	if !e.Linked() || e.IssueID != p.Issue.ID {
 		log.Warn().Str("linked_issue", e.IssueID).Msg("webhook names a request that is not linked to this issue; ignored (forgery check)")
 		return d.ignore(log, "forged", "issue is not the one linked to the request")

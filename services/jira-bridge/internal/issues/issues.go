@@ -383,6 +383,11 @@ func (l *Linker) transitionOnce(ctx context.Context, e projection.Entry, ref eve
 		return e, jira.Classify(err)
 	}
 	from := is.Status
+	if cause == "pending" && l.cfg.Statuses.Terminal(from) {
+		// A reviewer moved the new issue before the bridge brought it to
+		// Pending (found after a crash, or adopted): keep their move.
+		status = from
+	}
 	if !strings.EqualFold(is.Status, status) {
 		if err := l.jira.TransitionTo(ctx, ref.ID, status, ""); err != nil {
 			if errors.Is(err, jira.ErrNoTransition) {
