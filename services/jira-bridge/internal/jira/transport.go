@@ -31,10 +31,10 @@ type RetryPolicy struct {
 // transport authenticates, bounds concurrency and retries. It is the one
 // place where the client policy lives:
 //   - 429 and 503 honour Retry-After, else X-RateLimit-Reset, else back-off;
-//   - other 5xx and network errors back off with jitter;
-//   - a request that may have reached Jira (a dropped response) is retried
-//     only when it is idempotent (GET, PUT, DELETE); POSTs go back to the
-//     caller, whose handler checks Jira's state before repeating the write;
+//   - other 5xx and network errors back off with jitter, when the call is
+//     idempotent (GET, PUT, DELETE, searches); a write that may have
+//     reached Jira (500/502/504, a dropped response) goes back to the
+//     caller, whose handler checks Jira's state before repeating it;
 //   - everything else (4xx) is returned at once.
 type transport struct {
 	base    http.RoundTripper
@@ -71,7 +71,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			code = resp.StatusCode
 		}
 		t.metrics.JiraCalls.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
-		delay, reason, retry := t.classify(req.Method, resp, err, attempt)
+		delay, reason, retry := t.classify(req.Method, req.URL.Path, resp, err, attempt)
 		if !retry || attempt >= t.policy.MaxRetries || ctx.Err() != nil {
 			return resp, err
 		}
@@ -123,27 +123,39 @@ type cancelBody struct {
 func (b *cancelBody) Close() error { err := b.ReadCloser.Close(); b.cancel(); return err }
 
 // classify returns whether to retry, after how long and why.
-func (t *transport) classify(method string, resp *http.Response, err error, attempt int) (time.Duration, string, bool) {
+func (t *transport) classify(method, path string, resp *http.Response, err error, attempt int) (time.Duration, string, bool) {
 	if err != nil {
 		var te *timeoutError
 		if !errors.As(err, &te) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 			return 0, "", false
 		}
-		if method == http.MethodPost && !sentNothing(err) {
+		if !idempotent(method, path) && !sentNothing(err) {
 			return 0, "", false
 		}
 		return t.backoff(attempt), "network", true
 	}
 	switch c := resp.StatusCode; {
 	case c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable:
+		// Jira did not process the call: safe to repeat, even a POST.
 		if d, ok := ServerDelay(resp.Header, time.Now()); ok {
 			return d, strconv.Itoa(c), true
 		}
 		return t.backoff(attempt), strconv.Itoa(c), true
-	case c >= 500:
+	case c >= 500 && idempotent(method, path):
 		return t.backoff(attempt), "5xx", true
 	}
 	return 0, "", false
+}
+
+// idempotent says whether repeating the call cannot duplicate a write. A
+// 500/502/504 on a create, comment or transition may hide a write that
+// happened; those go back to the handler, which checks Jira's state (label
+// search, identical comment, current status) before writing again.
+func idempotent(method, path string) bool {
+	if method != http.MethodPost {
+		return true
+	}
+	return strings.HasSuffix(path, "/search") || strings.HasSuffix(path, "/search/jql")
 }
 
 // sentNothing reports whether a transport error happened before the request
