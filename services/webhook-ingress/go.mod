@@ -6,6 +6,7 @@ require (
 	github.com/accessbridge/accessbridge/pkg/bus v0.0.0
 	github.com/accessbridge/accessbridge/pkg/events v0.0.0
 	github.com/accessbridge/accessbridge/pkg/service v0.0.0
+	github.com/accessbridge/accessbridge/sim/jira v0.0.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.23.2
@@ -41,4 +42,5 @@ replace (
 	github.com/accessbridge/accessbridge/pkg/bus => ../../pkg/bus
 	github.com/accessbridge/accessbridge/pkg/events => ../../pkg/events
 	github.com/accessbridge/accessbridge/pkg/service => ../../pkg/service
+	github.com/accessbridge/accessbridge/sim/jira => ../../sim/jira
 )
