@@ -103,3 +103,20 @@ func TestCheckAndSetDefaultsNamesTheVariable(t *testing.T) {
 		t.Fatalf("explicitly insecure: %v", err)
 	}
 }
+
+// The README's table must list every variable (regenerate it with
+// config.Markdown when a field changes).
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars, err := config.Vars(EnvPrefix, &Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := config.Markdown(vars)
+	if !strings.Contains(string(readme), table) {
+		t.Fatalf("README.md does not hold the current configuration table; replace it with:\n%s", table)
+	}
+}

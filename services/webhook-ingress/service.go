@@ -152,13 +152,14 @@ func (s *Service) routes() chi.Router {
 	opsHandler := s.ops.Handler()
 	for _, p := range []string{"/status", "/healthz", "/readyz", "/metrics"} {
 		r.Get(p, opsHandler.ServeHTTP)
+		r.Head(p, opsHandler.ServeHTTP) // load balancer probes
 	}
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
 		if webhookPaths[req.URL.Path] {
 			s.handler.MethodNotAllowed(w, req)
 			return
 		}
-		w.Header().Set("Allow", "GET")
+		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	})
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {

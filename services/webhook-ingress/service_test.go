@@ -403,3 +403,19 @@ func TestConcurrentDeliveries(t *testing.T) {
 		t.Fatalf("published %d, want 16 distinct deliveries", got)
 	}
 }
+
+func TestHeaderLimitAndProbes(t *testing.T) {
+	cfg := baseConfig()
+	cfg.MaxHeaderBytes = 4 << 10
+	h := startIngress(t, cfg)
+	resp, _ := h.post(delivery{body: loadSamples(t)[0].body, secret: secretNew, header: http.Header{"X-Padding": {strings.Repeat("a", 16<<10)}}})
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("16 KiB header: %d", resp.StatusCode)
+	}
+	if resp, _ := h.post(delivery{method: http.MethodHead, path: "/healthz"}); resp.StatusCode != 200 {
+		t.Fatalf("HEAD /healthz: %d", resp.StatusCode)
+	}
+	if n := h.count(); n != 0 {
+		t.Fatalf("published %d", n)
+	}
+}
