@@ -345,7 +345,9 @@ func TestMoveBeforeLinkWaitsForTheLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.start(e.config(), "bridge")
+	cfg := e.config()
+	cfg.AckWait = time.Second
+	e.start(cfg, "bridge")
 	if err := e.jira.Move(is.Key, "Approved", "alice", "Reason: quick"); err != nil {
 		t.Fatal(err)
 	}

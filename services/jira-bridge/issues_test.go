@@ -151,7 +151,9 @@ func TestCrashBetweenCreateAndLinkCreatesNoDuplicate(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.publish(events.NewRequestCreated(r), 1)
-	e.start(e.config(), "bridge")
+	cfg := e.config()
+	cfg.AckWait = time.Second // a claim of another process is taken over after it
+	e.start(cfg, "bridge")
 	is := e.issueOf(r.ID, "Pending")
 	if is.Key != orphan.Key {
 		t.Fatalf("linked %s, want the orphan %s", is.Key, orphan.Key)

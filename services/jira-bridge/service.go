@@ -99,7 +99,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.linker = issues.New(issues.Config{
 		Source: Source, DefaultProject: cfg.Project, ProjectByRole: cfg.ProjectMap, IssueType: cfg.IssueType,
 		Statuses: statuses, LabelPrefix: cfg.LabelPrefix, ExtraLabels: cfg.Labels, RequestIDField: facts.requestIDField,
-		SetReporter: cfg.SetReporter, Bot: facts.bot, Owner: instanceID(),
+		SetReporter: cfg.SetReporter, Bot: facts.bot, Owner: instanceID(), ClaimTTL: cfg.AckWait,
 	}, jc, store, pub, m)
 	s.decider = decisions.New(decisions.Config{
 		Source: Source, Statuses: statuses, LabelPrefix: cfg.LabelPrefix, RequestIDField: facts.requestIDField,

@@ -95,6 +95,8 @@ type Config struct {
 	SetReporter    bool
 	Bot            jira.User
 	Owner          string // this process, recorded in claims
+	// ClaimTTL: another process's claim younger than this is left alone.
+	ClaimTTL time.Duration
 }
 
 // Linker applies request events to Jira.
@@ -193,7 +195,13 @@ func (l *Linker) LinkIssue(ctx context.Context, r events.AccessRequest, log zero
 			}
 		}
 	} else {
-		// A claim left unfinished: the issue may exist already.
+		// A claim left unfinished. Another live replica may still be
+		// creating the issue (the bus lease normally prevents that; this
+		// guards a lease lost to a pause): leave it its time.
+		if age := time.Since(e.ClaimedAt); e.ClaimedBy != l.cfg.Owner && age < l.cfg.ClaimTTL {
+			return e, bus.RetryAfter(fmt.Errorf("request %s is claimed by %s since %s", r.ID, e.ClaimedBy, age.Round(time.Millisecond)), l.cfg.ClaimTTL-age)
+		}
+		// The issue may exist already.
 		found, err := l.lookup(ctx, r.ID)
 		if err != nil {
 			return e, jira.Classify(err)
