@@ -4,6 +4,7 @@
 package tlsreload
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -89,20 +90,23 @@ func (r *Reloader) current() *tls.Config {
 	return r.config
 }
 
-// stampFiles identifies the files' versions by size and modification time.
+// stampFiles identifies the files' versions by a hash of their content:
+// modification times are too coarse to tell two quick writes apart, and the
+// files are small.
 func (r *Reloader) stampFiles() (string, error) {
-	var stamp string
+	h := sha256.New()
 	for _, p := range []string{r.files.Cert, r.files.Key, r.files.ClientCA} {
 		if p == "" {
 			continue
 		}
-		fi, err := os.Stat(p)
+		b, err := os.ReadFile(p)
 		if err != nil {
 			return "", fmt.Errorf("TLS file: %w", err)
 		}
-		stamp += fmt.Sprintf("%s:%d:%d;", p, fi.Size(), fi.ModTime().UnixNano())
+		sum := sha256.Sum256(b)
+		h.Write(sum[:])
 	}
-	return stamp, nil
+	return string(h.Sum(nil)), nil
 }
 
 func (r *Reloader) load() (*tls.Config, error) {
