@@ -274,9 +274,12 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, o *outcome) {
 		b.ID, b.Duplicate = o.id, o.result == ResultDuplicate
 	} else {
 		b.Error = o.reason
-		if o.status == http.StatusServiceUnavailable {
+		switch o.status {
+		case http.StatusServiceUnavailable:
 			// Internal detail (NATS addresses) stays in the log.
 			b.Error = "cannot record the delivery now; retry later"
+		case http.StatusInternalServerError:
+			b.Error = "internal error"
 		}
 	}
 	w.WriteHeader(o.status)

@@ -208,7 +208,7 @@ func TestRateLimitPerClientIP(t *testing.T) {
 func TestPanicIsAnswered500(t *testing.T) {
 	h := newTestHandler(t, panicPublisher{}, nil)
 	w := serve(h, signedRequest(samples(t)[0]))
-	if w.Code != 500 || !strings.Contains(w.Body.String(), ResultPanic) {
+	if w.Code != 500 || !strings.Contains(w.Body.String(), ResultPanic) || strings.Contains(w.Body.String(), "boom") {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 }
