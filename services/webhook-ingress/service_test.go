@@ -419,3 +419,17 @@ func TestHeaderLimitAndProbes(t *testing.T) {
 		t.Fatalf("published %d", n)
 	}
 }
+
+func TestInsecureNoAuthIsLoud(t *testing.T) {
+	h := startIngress(t, Config{Addr: "127.0.0.1:0", InsecureNoTls: true, InsecureNoAuth: true})
+	mustContain(t, h.logs.String(), "INSECURE: WEBHOOK_INGRESS_INSECURE_NO_AUTH=true")
+	if resp, b := h.post(delivery{body: loadSamples(t)[0].body}); resp.StatusCode != 200 {
+		t.Fatalf("unauthenticated delivery: %d %s", resp.StatusCode, b)
+	}
+	got := h.published()
+	if w := got[0].Payload.(*events.Webhook); w.Signed || strings.Join(w.Auth, ",") != events.AuthNone {
+		t.Fatalf("signed %v auth %v", w.Signed, w.Auth)
+	}
+	_, metrics := h.post(delivery{method: http.MethodGet, path: "/metrics"})
+	mustContain(t, metrics, `accessbridge_webhook_ingress_insecure{mode="no_auth"} 1`)
+}
