@@ -181,7 +181,7 @@ func (d *Decider) Decide(ctx context.Context, e projection.Entry, change StatusC
 		}
 	}
 	if len(reason) > events.MaxReasonLen {
-		reason = reason[:events.MaxReasonLen]
+		reason = strings.ToValidUTF8(reason[:events.MaxReasonLen], "")
 	}
 	dec := events.NewDecision(e.RequestID, events.IssueRef{ID: e.IssueID, Key: e.IssueKey}, change.ChangelogID, verdict, change.To, actor, at)
 	dec.Reason, dec.FromStatus, dec.Verification = reason, change.From, verification
