@@ -82,9 +82,17 @@ func TestMovesThatAreNotDecisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A forgery by property only (no label): found through the API, still
+	// refused.
+	propOnly, err := e.jira.CreateIssue(jirasim.NewIssue{Summary: "forged by property", Status: "Pending",
+		Properties: map[string]json.RawMessage{"teleportAccessRequestId": prop}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, m := range []struct{ key, status, user string }{
 		{unlinked.Key, "Approved", "alice"},
 		{forged.Key, "Approved", "bob"},
+		{propOnly.Key, "Denied", "bob"},
 		{is.Key, "Expired", "alice"},
 		{is.Key, "Pending", "alice"},
 		{is.Key, "Denied", e.jira.Bot().Name}, // the bridge's own user
@@ -97,14 +105,14 @@ func TestMovesThatAreNotDecisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "webhooks handled", func() bool {
-		return len(e.messages(events.StreamJira, "jira.webhooks.>")) >= 5 && pendingCount(t, e, "jira-bridge-webhooks") == 0
+		return len(e.messages(events.StreamJira, "jira.webhooks.>")) >= 6 && pendingCount(t, e, "jira-bridge-webhooks") == 0
 	})
 	if ds := e.decisions(r.ID); len(ds) != 0 {
 		t.Fatalf("decisions = %+v, want none", ds)
 	}
 	// not_a_decision also counts the bridge's own move to Pending and the
 	// creation webhooks.
-	for reason, want := range map[string]float64{"unlinked": 1, "forged": 1, "not_a_decision": 2, "own_move": 1} {
+	for reason, want := range map[string]float64{"unlinked": 1, "forged": 2, "not_a_decision": 2, "own_move": 1} {
 		if got := e.metric("accessbridge_jira_bridge_webhooks_ignored_total", "reason", reason); got < want || (reason != "not_a_decision" && got != want) {
 			t.Errorf("webhooks_ignored_total{reason=%s} = %v, want %v", reason, got, want)
 		}

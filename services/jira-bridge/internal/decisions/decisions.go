@@ -13,6 +13,7 @@ package decisions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,6 +36,7 @@ type Jira interface {
 	Comments(ctx context.Context, idOrKey string) ([]jira.Comment, error)
 	AddComment(ctx context.Context, idOrKey, body string) (string, error)
 	TransitionTo(ctx context.Context, idOrKey, status, comment string) error
+	Property(ctx context.Context, idOrKey, key string) (json.RawMessage, bool, error)
 }
 
 // Config of the decider.
@@ -104,6 +106,17 @@ func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, lastTry 
 		return d.ignore(log, "own_move", "status change made by the bridge itself")
 	}
 	requestID := d.requestIDOf(p)
+	if requestID == "" {
+		// Someone may have removed the label: the entity property is the
+		// other record of the request (subject to the same forgery check).
+		raw, ok, err := d.jira.Property(ctx, p.Issue.ID, issues.PropertyRequestID)
+		if err != nil {
+			return jira.Classify(err)
+		}
+		if id := issues.PropertyValue(raw); ok && events.ValidToken(id) == nil {
+			requestID = id
+		}
+	}
 	if requestID == "" {
 		return d.ignore(log, "unlinked", "issue not linked to an access request")
 	}
