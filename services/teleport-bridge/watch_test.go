@@ -292,3 +292,19 @@ func TestRotatedIdentityPickedUpWithoutRestart(t *testing.T) {
 		t.Fatalf("outcome after rotation = %s %s %s", out.Kind, out.Code, out.Reason)
 	}
 }
+
+func TestNATSRestartSurvived(t *testing.T) {
+	h := newHarness(t, teleportsim.Options{})
+	h.start(h.config(teleportsim.UserAccessPlugin))
+	before, _ := h.tp.CreateRequest(teleportsim.UserRequester, []string{"editor"}, "before")
+	h.waitIDs(before, before+":created")
+	h.nats.Stop()
+	// Changes while NATS is down are published once it is back.
+	if err := h.tp.Approve(before, "while NATS was down"); err != nil {
+		t.Fatal(err)
+	}
+	during, _ := h.tp.CreateRequest("alice", []string{"editor"}, "during")
+	h.nats.Restart()
+	h.waitIDs(before, before+":created", before+":resolved:APPROVED")
+	h.waitIDs(during, during+":created")
+}

@@ -250,9 +250,13 @@ func (w *Watcher) Relist(ctx context.Context) error {
 	now := time.Now()
 	w.mu.Lock()
 	var gone []string
+	var unlisted []*tracked
 	for id, t := range w.tracked {
 		if listed[id] {
 			continue
+		}
+		if !t.deleted {
+			unlisted = append(unlisted, t)
 		}
 		switch {
 		case t.deleted || t.snap.State.Resolved():
@@ -264,6 +268,13 @@ func (w *Watcher) Relist(ctx context.Context) error {
 		}
 	}
 	w.mu.Unlock()
+	// Known from the watch but not (yet) listed: publish what an earlier
+	// failure left unpublished; the listing may simply lag.
+	for _, t := range unlisted {
+		if err := w.publishPending(ctx, t); err != nil {
+			return err
+		}
+	}
 	for _, id := range gone {
 		w.cfg.Log.Info().Str("request_id", id).Msg("pending request no longer listed; treating it as deleted")
 		if err := w.deleted(ctx, id); err != nil {

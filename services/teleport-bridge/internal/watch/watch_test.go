@@ -1,0 +1,151 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/teleport"
+	"github.com/gravitational/teleport/api/types"
+	"github.com/rs/zerolog"
+)
+
+// fakeWatcher is a types.Watcher fed by the test.
+type fakeWatcher struct {
+	events chan types.Event
+	done   chan struct{}
+	once   sync.Once
+}
+
+func (w *fakeWatcher) Events() <-chan types.Event { return w.events }
+func (w *fakeWatcher) Done() <-chan struct{}      { return w.done }
+func (w *fakeWatcher) Error() error               { return errors.New("closed") }
+func (w *fakeWatcher) Close() error {
+	w.once.Do(func() { close(w.done) })
+	return nil
+}
+
+// laggingTeleport lists what the test says, however stale.
+type laggingTeleport struct {
+	teleport.Client
+	mu       sync.Mutex
+	listed   []types.AccessRequest
+	watchers chan *fakeWatcher
+}
+
+func (f *laggingTeleport) NewWatcher(context.Context, types.Watch) (types.Watcher, error) {
+	w := &fakeWatcher{events: make(chan types.Event, 16), done: make(chan struct{})}
+	w.events <- types.Event{Type: types.OpInit}
+	f.watchers <- w
+	return w, nil
+}
+
+func (f *laggingTeleport) GetAccessRequests(context.Context, types.AccessRequestFilter) ([]types.AccessRequest, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.listed), nil
+}
+
+type flakyPublisher struct {
+	mu    sync.Mutex
+	fail  int // fail this many publishes
+	store []string
+}
+
+func (p *flakyPublisher) Publish(_ context.Context, pl events.Payload) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail > 0 {
+		p.fail--
+		return errors.New("nats: no responders")
+	}
+	if !slices.Contains(p.store, pl.DedupID()) {
+		p.store = append(p.store, pl.DedupID())
+	}
+	return nil
+}
+
+func (p *flakyPublisher) ids() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.store)
+}
+
+func request(t *testing.T, id string, state types.RequestState) types.AccessRequest {
+	t.Helper()
+	r, err := types.NewAccessRequest(id, "alice", "editor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetCreationTime(time.Now())
+	if state != types.RequestState_PENDING {
+		if err := r.SetState(state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
+}
+
+// A failed publish of a watched event is not lost when the listing after
+// the reconnect lags behind the watch, and a stale listing never rolls a
+// request back.
+func TestLaggingListingLosesNothing(t *testing.T) {
+	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
+	pub := &flakyPublisher{}
+	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	first := <-tp.watchers
+	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
+
+	// Watched: r1 created then approved; the approval's publish fails once.
+	first.events <- types.Event{Type: types.OpPut, Resource: request(t, "r1", types.RequestState_PENDING)}
+	waitFor(t, "r1 created", func() bool { return slices.Contains(pub.ids(), "r1:created") })
+	pub.mu.Lock()
+	pub.fail = 1
+	pub.mu.Unlock()
+	first.events <- types.Event{Type: types.OpPut, Resource: request(t, "r1", types.RequestState_APPROVED)}
+
+	// The session ends; the next listing is stale: it still shows r1 pending.
+	tp.mu.Lock()
+	tp.listed = []types.AccessRequest{request(t, "r1", types.RequestState_PENDING)}
+	tp.mu.Unlock()
+	current := <-tp.watchers
+	waitFor(t, "r1 resolved after reconnect", func() bool { return slices.Contains(pub.ids(), "r1:resolved:APPROVED") })
+
+	// A brand-new watched request whose publish fails, and a listing that
+	// does not show it yet: published after the reconnect all the same.
+	pub.mu.Lock()
+	pub.fail = 1
+	pub.mu.Unlock()
+	tp.mu.Lock()
+	tp.listed = []types.AccessRequest{request(t, "r1", types.RequestState_APPROVED)}
+	tp.mu.Unlock()
+	current.events <- types.Event{Type: types.OpPut, Resource: request(t, "r2", types.RequestState_PENDING)}
+	<-tp.watchers
+	waitFor(t, "r2 created after reconnect", func() bool { return slices.Contains(pub.ids(), "r2:created") })
+	if got := pub.ids(); !slices.Equal(got, []string{"r1:created", "r1:resolved:APPROVED", "r2:created"}) {
+		t.Fatalf("published %v", got)
+	}
+}
