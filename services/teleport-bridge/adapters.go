@@ -47,6 +47,37 @@ func (h history) LastSnapshot(ctx context.Context, requestID string) (events.Acc
 	return re.Request, true, nil
 }
 
+// Unfinished returns the last snapshot of every request whose last event
+// in the stream is neither resolved nor expired.
+func (h history) Unfinished(ctx context.Context) ([]events.AccessRequest, error) {
+	ictx, cancel := context.WithTimeout(ctx, h.bus.Config().APITimeout)
+	info, err := h.stream.Info(ictx, jetstream.WithSubjectFilter(events.SubjectRequests+".>"))
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	var out []events.AccessRequest
+	for subject := range info.State.Subjects {
+		gctx, cancel := context.WithTimeout(ctx, h.bus.Config().APITimeout)
+		msg, err := h.stream.GetLastMsgForSubject(gctx, subject)
+		cancel()
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ev, err := events.Decode(msg.Data)
+		if err != nil {
+			continue // not ours to judge; the consumers dead-letter it
+		}
+		if re, ok := ev.Payload.(*events.RequestEvent); ok && (re.Kind == events.RequestCreated || re.Kind == events.RequestReviewed) && !re.Request.State.Resolved() {
+			out = append(out, re.Request)
+		}
+	}
+	return out, nil
+}
+
 // links reads the request-issues bucket the jira-bridge owns; the bucket
 // may not exist yet.
 type links struct {

@@ -47,6 +47,7 @@ type Config struct {
 	MigrateTeleportJira bool          `split_words:"true" default:"true" desc:"Carry the issue that teleport-jira recorded on each request (plugin data issue_id/issue_key) so the jira-bridge adopts it instead of creating a duplicate."`
 	LegacyPluginName    string        `split_words:"true" default:"jira" desc:"Plugin data name teleport-jira wrote (its default is jira)."`
 	ResyncInterval      time.Duration `split_words:"true" default:"5m" desc:"Relist all requests this often, besides after every reconnect (0 disables)."`
+	ListLag             time.Duration `split_words:"true" default:"30s" desc:"How long a listing may lag behind the watch (Teleport reads through a cache); a pending request missing from listings for longer counts as deleted."`
 	ReconnectBackoffMin time.Duration `split_words:"true" default:"500ms" desc:"Minimum delay before re-watching Teleport after the stream dropped."`
 	ReconnectBackoffMax time.Duration `split_words:"true" default:"30s" desc:"Maximum delay before re-watching Teleport."`
 	DecisionConcurrency int           `split_words:"true" default:"16" desc:"Decisions handled at once by this replica."`
@@ -115,6 +116,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.ResyncInterval < 0 {
 		return errors.New("TELEPORT_BRIDGE_RESYNC_INTERVAL: must not be negative")
+	}
+	if c.ListLag <= 0 {
+		c.ListLag = 30 * time.Second
 	}
 	if c.ReconnectBackoffMin <= 0 {
 		c.ReconnectBackoffMin = 500 * time.Millisecond

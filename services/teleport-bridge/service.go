@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.watcher = watch.New(watch.Config{
 		Client: conn, Publisher: pub, History: history{bus: b, stream: tstream},
 		Cluster: conn.Cluster, LegacyPlugin: legacy, Resync: cfg.ResyncInterval,
-		BackoffMin: cfg.ReconnectBackoffMin, BackoffMax: cfg.ReconnectBackoffMax,
+		BackoffMin: cfg.ReconnectBackoffMin, BackoffMax: cfg.ReconnectBackoffMax, ListGrace: cfg.ListLag,
 		Metrics: watch.Metrics{
 			Published: s.metrics.publishedEvent, Reconnect: s.metrics.reconnects.Inc,
 			Connected: s.metrics.setConnected, WatchEvent: s.metrics.watchEvent,

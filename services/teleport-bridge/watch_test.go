@@ -218,10 +218,16 @@ func scrape(b *bridge) string {
 func TestBackfillAfterDowntime(t *testing.T) {
 	h := newHarness(t, teleportsim.Options{})
 	cfg := h.config(teleportsim.UserAccessPlugin)
+	cfg.ListLag = time.Millisecond // the emulator's listings do not lag
 	first := h.start(cfg)
 	seen, _ := h.tp.CreateRequest(teleportsim.UserRequester, []string{"editor"}, "before")
+	gone, _ := h.tp.CreateRequest("alice", []string{"editor"}, "expires while down")
 	h.waitIDs(seen, seen+":created")
+	h.waitIDs(gone, gone+":created")
 	first.stop(t)
+	if err := h.tp.Expire(gone); err != nil {
+		t.Fatal(err)
+	}
 
 	// While the bridge is down: a new request, a review, a resolution.
 	created, _ := h.tp.CreateRequest("alice", []string{"editor"}, "while down")
@@ -237,6 +243,10 @@ func TestBackfillAfterDowntime(t *testing.T) {
 	h.waitIDs(created, created+":created")
 	h.waitIDs(reviewed, reviewed+":created", reviewed+":review:1")
 	h.waitIDs(seen, seen+":created", seen+":resolved:DENIED")
+	evs := h.waitIDs(gone, gone+":created", gone+":expired")
+	if r := evs[1].Payload.(*events.RequestEvent).Request; r.User != "alice" || r.Reason != "expires while down" {
+		t.Errorf("expired snapshot = %+v", r)
+	}
 }
 
 func TestWatchDropSurvivedWithoutLoss(t *testing.T) {

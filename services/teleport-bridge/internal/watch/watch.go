@@ -24,6 +24,9 @@ type Publisher interface {
 // deletion seen after a restart can still be reported with the full state.
 type History interface {
 	LastSnapshot(ctx context.Context, requestID string) (events.AccessRequest, bool, error)
+	// Unfinished lists the requests whose last published event left them
+	// pending, so that those deleted while no bridge ran are reported.
+	Unfinished(ctx context.Context) ([]events.AccessRequest, error)
 }
 
 // Metrics are the watcher's hooks into the service's metrics; nil fields are
@@ -59,6 +62,9 @@ type Config struct {
 type Watcher struct {
 	cfg       Config
 	connected atomic.Bool
+	// caughtUp is set once the stream's unfinished requests were compared
+	// with a listing.
+	caughtUp  bool
 	lastEvent atomic.Int64 // unix nanos
 
 	mu      sync.Mutex
@@ -281,7 +287,38 @@ func (w *Watcher) Relist(ctx context.Context) error {
 			return err
 		}
 	}
+	if !w.caughtUp && w.cfg.History != nil {
+		if err := w.expireMissed(ctx, listed); err != nil {
+			return err
+		}
+		w.caughtUp = true
+	}
 	w.cfg.Log.Debug().Int("requests", len(reqs)).Msg("relisted access requests")
+	return nil
+}
+
+// expireMissed reports request.expired for requests the stream left
+// pending that Teleport no longer lists: deleted or expired while no
+// bridge was watching. Requests younger than ListGrace are left alone, as
+// the listing may lag.
+func (w *Watcher) expireMissed(ctx context.Context, listed map[string]bool) error {
+	unfinished, err := w.cfg.History.Unfinished(ctx)
+	if err != nil {
+		return fmt.Errorf("read unfinished requests from the stream: %w", err)
+	}
+	for _, snap := range unfinished {
+		w.mu.Lock()
+		_, known := w.tracked[snap.ID]
+		w.mu.Unlock()
+		if listed[snap.ID] || known || time.Since(snap.Created) < w.cfg.ListGrace {
+			continue
+		}
+		w.cfg.Log.Info().Str("request_id", snap.ID).Msg("pending request deleted while no bridge was watching")
+		if err := w.publish(ctx, events.NewRequestExpired(snap)); err != nil {
+			return err
+		}
+		w.markDeleted(snap.ID, snap)
+	}
 	return nil
 }
 
