@@ -23,7 +23,9 @@ all: build
 ## build: every binary into ./bin
 build:
 	@mkdir -p $(BIN)
-	@set -e; for m in $(MODULES); do (cd $$m && go build -o $(BIN)/ ./...); done
+	@set -e; for m in $(MODULES); do \
+	  mains=$$(cd $$m && go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./...); \
+	  [ -z "$$mains" ] || (cd $$m && go build -o $(BIN)/ $$mains); done
 	@ls $(BIN) | grep -v tools || true
 
 ## test: every module with -race in the workspace, then each module alone (GOWORK=off)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func samples() map[events.Type]events.Payload {
 		events.IssueTransitioned: events.NewIssueTransitioned(r.ID, issue, "Pending", "Approved", "resolved:APPROVED"),
 		events.IssueCommented:    events.NewIssueCommented(r.ID, issue, "10200", "review:1"),
 		events.WebhookReceived: events.NewWebhook("10040", "TAR-41", "jira:issue_updated", "wh-1", t0, true,
-			[]string{events.AuthHMAC}, []byte(`{"webhookEvent": "jira:issue_updated", "issue": {"id": "10040"}}`)),
+			[]string{events.AuthHMAC}, []byte(`{"webhookEvent": "jira:issue_updated", "issue": {"id": "10040", "self": "https://x/avatar?size=48&s=48", "summary": "<b>"}}`)),
 		events.DecisionRequested: &d,
 		events.DecisionApplied:   events.NewDecisionApplied(d, events.ModeState, d.Delegator(), events.StateApproved),
 		events.DecisionRejected:  events.NewDecisionRejected(d, events.ModeState, events.RejectAlreadyResolved, "request is already DENIED", events.StateDenied),
@@ -132,6 +133,34 @@ func TestGoldenAndRoundTrip(t *testing.T) {
 				t.Fatalf("round trip changed the data:\n got %s\nwant %s", again, orig)
 			}
 		})
+	}
+}
+
+// TestWebhookBodySurvivesTheWire checks a real payload (avatar URLs hold
+// '&') through encode and decode: the body hash must still match.
+func TestWebhookBodySurvivesTheWire(t *testing.T) {
+	body, err := os.ReadFile("../../../shared/jira-webhooks/01-cloud-issue_updated-status-to-done.json")
+	if err != nil {
+		t.Fatalf("the shared Jira payloads must sit beside the repository: %v", err)
+	}
+	w := events.NewWebhook("10040", "TES-41", "jira:issue_updated", "", t0, true, []string{events.AuthHMAC}, body)
+	env, err := events.New("test", t0, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := events.Encode(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := events.Decode(b)
+	if err != nil {
+		t.Fatalf("a real payload does not survive the wire: %v", err)
+	}
+	var orig, got any
+	_ = json.Unmarshal(body, &orig)
+	_ = json.Unmarshal(ev.Payload.(*events.Webhook).Body, &got)
+	if !reflect.DeepEqual(orig, got) {
+		t.Fatal("the body changed meaning on the wire")
 	}
 }
 

@@ -42,12 +42,12 @@ type Webhook struct {
 }
 
 // NewWebhook builds the event of a delivery; body must be the JSON received.
-// The body is kept compacted (JSON encoding would compact it anyway), and
-// BodySHA256 is the hash of that compact form.
+// The body is kept in the form encoding/json writes a RawMessage in —
+// compacted, with <, > and & escaped as \u003c, \u003e, \u0026 — so it
+// survives encoding unchanged; BodySHA256 is the hash of that form.
 func NewWebhook(issueID, issueKey, event, identifier string, receivedAt time.Time, signed bool, auth []string, body []byte) *Webhook {
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, body); err == nil {
-		body = compact.Bytes()
+	if c, err := canonicalJSON(body); err == nil {
+		body = c
 	}
 	sum := sha256.Sum256(body)
 	return &Webhook{
@@ -104,13 +104,24 @@ func (w *Webhook) Validate() error {
 	if !json.Valid(w.Body) {
 		return fmt.Errorf("body: is not JSON")
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, w.Body); err != nil {
+	canonical, err := canonicalJSON(w.Body)
+	if err != nil {
 		return fmt.Errorf("body: %w", err)
 	}
-	sum := sha256.Sum256(compact.Bytes())
+	sum := sha256.Sum256(canonical)
 	if hex.EncodeToString(sum[:]) != w.BodySHA256 {
-		return fmt.Errorf("body_sha256: does not match the (compacted) body")
+		return fmt.Errorf("body_sha256: does not match the body")
 	}
 	return nil
+}
+
+// canonicalJSON is b as encoding/json emits a json.RawMessage: compacted and
+// HTML-escaped. Applying it twice changes nothing.
+func canonicalJSON(b []byte) ([]byte, error) {
+	var compact, escaped bytes.Buffer
+	if err := json.Compact(&compact, b); err != nil {
+		return nil, err
+	}
+	json.HTMLEscape(&escaped, compact.Bytes())
+	return escaped.Bytes(), nil
 }

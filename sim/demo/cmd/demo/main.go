@@ -104,14 +104,19 @@ func run() int {
 			fmt.Fprintf(os.Stderr, "demo: start %s: %v\n", *bin, err)
 			return 1
 		}
-		go func() { exited <- cmd.Wait() }()
+		done := make(chan struct{})
+		go func() {
+			err := cmd.Wait()
+			close(done)
+			exited <- err
+		}()
 		defer func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-exited:
+			case <-done:
 			case <-time.After(15 * time.Second):
 				_ = cmd.Process.Kill()
-				<-exited
+				<-done
 			}
 		}()
 		fmt.Printf("accessbridge started (pid %d), logs in %s\n", cmd.Process.Pid, logPath)
