@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -212,7 +211,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, o *outcome, sta
 		return
 	}
 
-	ev := events.NewWebhook(f.IssueID, f.IssueKey, f.Event, r.Header.Get(HeaderIdentifier), start, signed, auth, canonicalBody(body))
+	ev := events.NewWebhook(f.IssueID, f.IssueKey, f.Event, r.Header.Get(HeaderIdentifier), start, signed, auth, body)
 	if n, err := strconv.Atoi(r.Header.Get(HeaderRetry)); err == nil && n > 0 {
 		ev.Retry = n
 	}
@@ -355,19 +354,3 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// canonicalBody is the body as encoding/json will put it on the wire:
-// compact, with <, >, & and U+2028/9 escaped. events.NewWebhook hashes the
-// body it is given, but json.Marshal escapes those characters inside the
-// RawMessage, so a body holding them (Jira avatar URLs have &) would decode
-// with a body_sha256 mismatch. Handing it the escaped form makes the hash
-// hold; the JSON value is unchanged.
-func canonicalBody(body []byte) []byte {
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, body); err != nil {
-		return body // Parse accepted it, so this does not happen
-	}
-	var escaped bytes.Buffer
-	escaped.Grow(compact.Len())
-	json.HTMLEscape(&escaped, compact.Bytes())
-	return escaped.Bytes()
-}
