@@ -128,6 +128,10 @@ func TestDecisionsRejected(t *testing.T) {
 	if waited := time.Since(start); waited < 2*time.Second {
 		t.Errorf("unlinked decision rejected after %v, before the 2s link wait", waited)
 	}
+	// Both forgeries are logged as security events.
+	if logs := h.logs.String(); strings.Count(logs, `"security":true`) < 2 || !strings.Contains(logs, "EVIL-1") || !strings.Contains(logs, "forged_decision") {
+		t.Errorf("security events not logged:\n%s", logs)
+	}
 	for _, id := range []string{pending, unlinked} {
 		if r, _ := h.tp.Request(id); r.GetState() != types.RequestState_PENDING {
 			t.Errorf("%s is %v after a forged decision", id, r.GetState())

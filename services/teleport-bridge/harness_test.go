@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ const waitFor = 20 * time.Second
 
 type harness struct {
 	t    *testing.T
+	logs *syncBuffer
 	nats *bustest.Server
 	bus  *bus.Bus
 	tp   *teleportsim.Server
@@ -30,7 +32,7 @@ type harness struct {
 func newHarness(t *testing.T, opts teleportsim.Options) *harness {
 	t.Helper()
 	n := bustest.Start(t)
-	h := &harness{t: t, nats: n, bus: n.Connect(t, "test"), tp: teleportsim.Start(t, opts)}
+	h := &harness{t: t, logs: &syncBuffer{}, nats: n, bus: n.Connect(t, "test"), tp: teleportsim.Start(t, opts)}
 	ctx := testContext(t)
 	for _, s := range []events.StreamSpec{events.TeleportStream(), events.JiraStream()} {
 		if _, err := h.bus.EnsureStream(ctx, s); err != nil {
@@ -82,7 +84,7 @@ func (h *harness) start(cfg teleportbridge.Config) *bridge {
 	defer cancel()
 	srv := ops.New(zerolog.Nop())
 	svc, err := teleportbridge.New(ctx, cfg, teleportbridge.Deps{
-		Bus: h.nats.Connect(h.t, "teleport-bridge"), Log: testLogger(h.t), Ops: srv,
+		Bus: h.nats.Connect(h.t, "teleport-bridge"), Log: testLogger(h.t, h.logs), Ops: srv,
 	})
 	if err != nil {
 		h.t.Fatalf("New: %v", err)
@@ -119,8 +121,26 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func testLogger(t *testing.T) zerolog.Logger {
-	return zerolog.New(testWriter{t}).Level(zerolog.WarnLevel)
+// syncBuffer keeps the bridges' log lines for assertions.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testLogger(t *testing.T, keep *syncBuffer) zerolog.Logger {
+	return zerolog.New(zerolog.MultiLevelWriter(testWriter{t}, keep)).Level(zerolog.WarnLevel)
 }
 
 // eventually polls cond until it holds or the deadline passes.

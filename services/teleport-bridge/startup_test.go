@@ -17,6 +17,7 @@ import (
 func TestNewFailsFastNamingTheFix(t *testing.T) {
 	ent := newHarness(t, teleportsim.Options{})
 	oss := newHarness(t, teleportsim.Options{Edition: teleportsim.EditionOSS})
+	old := teleportsim.Start(t, teleportsim.Options{ServerVersion: "14.3.2"})
 	// Certificates valid for a millisecond (x509 rounds to the second):
 	// expired by the time that case runs.
 	expired := teleportsim.Start(t, teleportsim.Options{CertTTL: time.Millisecond})
@@ -47,6 +48,11 @@ func TestNewFailsFastNamingTheFix(t *testing.T) {
 			c.Addr, c.IdentityFile = expired.Addr(), expired.IdentityFile(teleportsim.UserAccessPlugin)
 			return c
 		}, []string{"TELEPORT_BRIDGE_IDENTITY_FILE", "expired", "renew"}},
+		{"server too old", func() teleportbridge.Config {
+			c := ent.config(teleportsim.UserAccessPlugin)
+			c.Addr, c.IdentityFile = old.Addr(), old.IdentityFile(teleportsim.UserAccessPlugin)
+			return c
+		}, []string{"14.3.2", "Teleport 15 or newer"}},
 		{"bad mode", func() teleportbridge.Config {
 			c := ent.config(teleportsim.UserAccessPlugin)
 			c.DecisionMode = "vote"

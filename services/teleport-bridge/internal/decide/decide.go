@@ -73,7 +73,8 @@ func (d *Decider) Handle(ctx context.Context, dl bus.Delivery) error {
 	if !ok {
 		return bus.Permanent(fmt.Errorf("%s on %s is not a decision", dl.Event.Type, dl.Subject))
 	}
-	log := dl.Log.With().Str("request_id", dec.RequestID).Str("issue_key", dec.IssueKey).
+	log := d.cfg.Log.With().Str("subject", dl.Subject).Uint64("stream_seq", dl.Seq).Uint64("delivery", dl.Delivered).
+		Str("event_id", dl.Event.ID).Str("request_id", dec.RequestID).Str("issue_key", dec.IssueKey).
 		Str("verdict", string(dec.Verdict)).Logger()
 	out, err := d.Decide(ctx, *dec, dl.Event.Time, log)
 	if err != nil {
