@@ -12,6 +12,7 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/teleport"
 	"github.com/gravitational/teleport/api/types"
+	"github.com/gravitational/trace"
 	"github.com/rs/zerolog"
 )
 
@@ -349,7 +350,14 @@ func (w *Watcher) observe(ctx context.Context, req types.AccessRequest) error {
 
 	if needLegacy {
 		ref, err := teleport.LegacyIssue(ctx, w.cfg.Client, id, w.cfg.LegacyPlugin)
-		if err != nil {
+		switch {
+		case err == nil:
+		case trace.IsAccessDenied(err) || trace.IsNotFound(err):
+			// Migration is best effort: without the right to read plugin
+			// data the request is still published, without a legacy issue.
+			w.cfg.Log.Warn().Err(err).Str("request_id", id).
+				Msg("cannot read teleport-jira plugin data; publishing without the legacy issue (grant list/read on access_request or access_plugin_data, or set TELEPORT_BRIDGE_MIGRATE_TELEPORT_JIRA=false)")
+		default:
 			return fmt.Errorf("read %q plugin data of %s: %w", w.cfg.LegacyPlugin, id, err)
 		}
 		w.mu.Lock()
