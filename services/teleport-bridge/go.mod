@@ -6,7 +6,7 @@ require (
 	github.com/accessbridge/accessbridge/pkg/bus v0.0.0
 	github.com/accessbridge/accessbridge/pkg/events v0.0.0
 	github.com/accessbridge/accessbridge/pkg/service v0.0.0
-	github.com/accessbridge/accessbridge/sim/teleport v0.0.0-00010101000000-000000000000
+	github.com/accessbridge/accessbridge/sim/teleport v0.0.0
 	github.com/gravitational/teleport/api v0.0.0-20250128104452-ecabf6b767ac
 	github.com/gravitational/trace v1.4.0
 	github.com/nats-io/nats.go v1.55.0

@@ -1,9 +1,11 @@
 package teleportbridge
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 
+	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -18,7 +20,7 @@ type metrics struct {
 	lastEvent  atomic.Int64 // unix nanos of the last watch event
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "accessbridge_teleport_bridge_events_published_total",
@@ -48,9 +50,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		return time.Since(time.Unix(0, n)).Seconds()
 	})
 	if reg != nil {
-		reg.MustRegister(m.published, m.decisions, m.reconnects, m.connected, m.watchAge)
+		for _, c := range []prometheus.Collector{m.published, m.decisions, m.reconnects, m.connected, m.watchAge} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register teleport-bridge metrics: %w (one registry per service instance)", err)
+			}
+		}
 	}
-	return m
+	return m, nil
+}
+
+// busMetrics registers the consume-loop metrics, turning the registry's
+// panic on a duplicate into an error.
+func busMetrics(reg prometheus.Registerer) (m *bus.Metrics, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("register consumer metrics: %v", r)
+		}
+	}()
+	return bus.NewMetrics(reg), nil
 }
 
 func (m *metrics) outcome(o *events.DecisionOutcome) {

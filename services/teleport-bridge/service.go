@@ -83,7 +83,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 
 	s := &Service{cfg: cfg, deps: deps, log: log, conn: conn}
-	s.metrics = newMetrics(deps.Registry)
+	if s.metrics, err = newMetrics(deps.Registry); err != nil {
+		return fail(err)
+	}
+	consumerMetrics, err := busMetrics(deps.Registry)
+	if err != nil {
+		return fail(err)
+	}
 	pub := publisher{bus: b}
 	legacy := ""
 	if cfg.MigrateTeleportJira {
@@ -110,7 +116,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		FilterSubjects: []string{events.SubjectJiraDecisions + ".>"},
 		MaxAttempts:    cfg.DecisionMaxAttempts, Concurrency: cfg.DecisionConcurrency,
 		RetryMin: 500 * time.Millisecond, RetryMax: time.Minute, HandlerTimeout: time.Minute,
-	}, decider.Handle, bus.NewMetrics(nil))
+	}, decider.Handle, consumerMetrics)
 	if err != nil {
 		return fail(err)
 	}
