@@ -49,9 +49,9 @@ func TestStateModeAppliesDecisionsWithDelegator(t *testing.T) {
 		t.Errorf("audit delegators = %v", delegators)
 	}
 
-	// A redelivered decision (same id, republished past the dedup window's
-	// reach is simulated by a new changelog id) is not applied twice: the
-	// request is resolved, so it is rejected, and the audit is unchanged.
+	// A later move of the same issue (a new changelog id) finds the request
+	// resolved: it is rejected and Teleport is not touched again. (A
+	// redelivery of the same decision is covered in internal/decide.)
 	again := h.decide(approve, "10001", "TAR-1", "101", events.VerdictDeny, jiraActor)
 	if out := h.outcome(again); out.Kind != events.DecisionRejected || out.Code != events.RejectAlreadyResolved || out.RequestState != events.StateApproved {
 		t.Errorf("second decision = %+v", out)
