@@ -84,9 +84,9 @@ docs:
 	@cd cmd/accessbridge && go run . docs-readme $(CURDIR)/README.md
 
 ## images: static binaries in FROM-scratch images, built locally (no registry needed)
-images: $(TOOLS)/nats-server
+images:
 	@set -e; ctx=$$(mktemp -d); trap 'rm -rf $$ctx' EXIT; \
-	cp /etc/ssl/certs/ca-certificates.crt $$ctx/; \
+	cp /etc/ssl/certs/ca-certificates.crt deploy/docker/nats.conf $$ctx/; mkdir $$ctx/data; \
 	(cd cmd/healthcheck && GOWORK=off CGO_ENABLED=0 go build -trimpath -o $$ctx/healthcheck .); \
 	for s in $(SERVICES); do \
 	  (cd services/$$s && GOWORK=off CGO_ENABLED=0 go build -trimpath -o $$ctx/$$s ./cmd/$$s); \
@@ -94,7 +94,7 @@ images: $(TOOLS)/nats-server
 	done; \
 	(cd cmd/accessbridge && GOWORK=off CGO_ENABLED=0 go build -trimpath -o $$ctx/accessbridge .); \
 	docker build -q -f deploy/docker/Dockerfile --build-arg BINARY=accessbridge -t accessbridge/accessbridge:$(IMAGE_TAG) $$ctx; \
-	cp $(TOOLS)/nats-server $$ctx/; \
+	GOBIN=$$ctx GOWORK=off CGO_ENABLED=0 go install -trimpath github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION); \
 	docker build -q -f deploy/docker/Dockerfile.nats -t accessbridge/nats:$(IMAGE_TAG) $$ctx; \
 	docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^accessbridge/'
 

@@ -117,7 +117,7 @@ func TestComposeConfigValidates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(compose, "-f", "compose/docker-compose.yml", "--env-file", "compose/.env.example", "config", "-q")
+	cmd := exec.Command(compose, "-f", "compose/docker-compose.yml", "-f", "compose/docker-compose.ports.yml", "--env-file", "compose/.env.example", "config", "-q")
 	cmd.Env = append(os.Environ(), "SECRETS_DIR="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)

@@ -30,7 +30,8 @@ ensure_dockerd() {
 up() {
   : "${DEMO_DIR:?DEMO_DIR is set by the demo driver}"
   # The driver wrote the product's settings; map them onto the compose file.
-  set -a; source "$DEMO_DIR/product.env"; set +a
+  # Sourced, not exported: compose takes its values from compose.env only.
+  source "$DEMO_DIR/product.env"
   secrets="$DEMO_DIR/compose-secrets"
   mkdir -p "$secrets"
   cp "$TELEPORT_BRIDGE_IDENTITY_FILE" "$secrets/teleport-identity"
