@@ -16,7 +16,7 @@ SERVICES := teleport-bridge jira-bridge webhook-ingress
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-modules test-gowork-off lint fmt tools demo bench fuzz fuzz-short clean images compose-test docs
+.PHONY: all build test soak bench-go test-modules test-gowork-off lint fmt tools demo bench fuzz fuzz-short clean images compose-test docs
 
 all: build
 
@@ -29,7 +29,11 @@ build:
 	@ls $(BIN) | grep -v tools || true
 
 ## test: every module with -race in the workspace, then each module alone (GOWORK=off)
-test: test-modules test-gowork-off
+test: tools test-modules test-gowork-off
+
+## soak: the long variants of the end-to-end and fault suite (test/)
+soak: tools
+	cd test && SOAK=1 go test -count=1 -timeout 150m -v ./... 2>&1 | tee $(CURDIR)/tmp/soak.log
 
 test-modules:
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
@@ -71,9 +75,14 @@ fuzz-short:
 fuzz:
 	@$(MAKE) --no-print-directory fuzz-short FUZZTIME=5m
 
-## bench: the go test benchmarks of every module
-bench:
-	@set -e; for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...); done
+## bench: the benchmark harness over the real binaries (bench/), results in bench/results/
+bench: build
+	cd bench && go run ./cmd/bench -bin $(BIN) -out results
+
+## bench-go: the go test benchmarks of every module (benchstat-friendly: COUNT=6 make bench-go > new.txt)
+COUNT ?= 1
+bench-go:
+	@set -e; for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem -count $(COUNT) ./...); done
 
 ## demo: the whole loop on this machine (emulated Teleport and Jira); DEMO_EXIT=1 exits after the scenario
 demo: build
