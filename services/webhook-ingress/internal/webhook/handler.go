@@ -353,4 +353,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
-
