@@ -292,7 +292,7 @@ func (o *Options) checkUsers() error {
 	for i := range o.Users {
 		u := &o.Users[i]
 		if u.AccountID == "" && u.Name == "" && u.Email == "" {
-			return fmt.Errorf("Users[%d] needs an accountId, a name or an email", i)
+			return fmt.Errorf("option Users[%d] needs an accountId, a name or an email", i)
 		}
 		if u.Name == "" {
 			u.Name, _, _ = strings.Cut(u.Email, "@")
