@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/accessbridge/accessbridge/pkg/app"
 	"github.com/accessbridge/accessbridge/pkg/service/config"
 )
 
@@ -16,27 +17,25 @@ const (
 )
 
 // ConfigReference renders every setting of every section as Markdown tables.
-func ConfigReference() (string, error) {
-	var s Settings
+func ConfigReference(cmd *app.Command) string {
 	var b strings.Builder
-	for _, sec := range s.sections() {
-		vars, err := config.Vars(sec.prefix, sec.spec)
+	for _, sec := range cmd.AllSections() {
+		vars, err := config.Vars(sec.Prefix, sec.Spec)
 		if err != nil {
-			return "", err
+			panic(err) // the specs are ours: a bad one is a programming error caught by the tests
 		}
-		fmt.Fprintf(&b, "\n#### %s (`%s_*`)\n\n", sec.title, sec.prefix)
+		fmt.Fprintf(&b, "\n#### %s (`%s_*`)\n\n", sec.Title, sec.Prefix)
 		b.WriteString(config.Markdown(vars))
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // AllVars lists every variable name the binaries read, with the *_FILE
 // variants of secrets.
-func AllVars() (map[string]bool, error) {
-	var s Settings
+func AllVars(cmd *app.Command) (map[string]bool, error) {
 	names := map[string]bool{}
-	for _, sec := range s.sections() {
-		vars, err := config.Vars(sec.prefix, sec.spec)
+	for _, sec := range cmd.AllSections() {
+		vars, err := config.Vars(sec.Prefix, sec.Spec)
 		if err != nil {
 			return nil, err
 		}
@@ -51,12 +50,8 @@ func AllVars() (map[string]bool, error) {
 }
 
 // UpdateReadme replaces the generated section of the README at path.
-func UpdateReadme(path string) error {
+func UpdateReadme(cmd *app.Command, path string) error {
 	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	ref, err := ConfigReference()
 	if err != nil {
 		return err
 	}
@@ -66,7 +61,7 @@ func UpdateReadme(path string) error {
 	}
 	var out bytes.Buffer
 	out.Write(b[:begin+len(docsBegin)])
-	out.WriteString("\n" + ref + "\n")
+	out.WriteString("\n" + ConfigReference(cmd) + "\n")
 	out.Write(b[end:])
 	return os.WriteFile(path, out.Bytes(), 0o644)
 }

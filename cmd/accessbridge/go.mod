@@ -3,6 +3,7 @@ module github.com/accessbridge/accessbridge/cmd/accessbridge
 go 1.26.0
 
 require (
+	github.com/accessbridge/accessbridge/pkg/app v0.0.0
 	github.com/accessbridge/accessbridge/pkg/bus v0.0.0
 	github.com/accessbridge/accessbridge/pkg/service v0.0.0
 	github.com/accessbridge/accessbridge/services/jira-bridge v0.0.0
@@ -84,6 +85,7 @@ require (
 )
 
 replace (
+	github.com/accessbridge/accessbridge/pkg/app => ../../pkg/app
 	github.com/accessbridge/accessbridge/pkg/bus => ../../pkg/bus
 	github.com/accessbridge/accessbridge/pkg/events => ../../pkg/events
 	github.com/accessbridge/accessbridge/pkg/service => ../../pkg/service

@@ -9,25 +9,21 @@
 //	accessbridge [start]    run (default)
 //	accessbridge configure  print a commented example environment file
 //	accessbridge version    print the version
+//	accessbridge docs       print the configuration reference (Markdown)
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 
+	"github.com/accessbridge/accessbridge/pkg/app"
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/bus/embedded"
-	"github.com/accessbridge/accessbridge/pkg/service"
-	"github.com/accessbridge/accessbridge/pkg/service/config"
-	"github.com/accessbridge/accessbridge/pkg/service/logging"
-	"github.com/accessbridge/accessbridge/pkg/service/ops"
 	jirabridge "github.com/accessbridge/accessbridge/services/jira-bridge"
 	teleportbridge "github.com/accessbridge/accessbridge/services/teleport-bridge"
 	webhookingress "github.com/accessbridge/accessbridge/services/webhook-ingress"
@@ -49,31 +45,12 @@ type Config struct {
 	HTTPAddr   string `split_words:"true" default:":8090" desc:"Address of the operations endpoints (/status, /healthz, /readyz, /metrics) of the three services."`
 }
 
-// Settings is everything the all-in-one reads from the environment.
-type Settings struct {
-	Log      logging.Config
-	NATS     bus.Config
+// settings is everything the all-in-one reads besides LOG_* and NATS_*.
+type settings struct {
 	Main     Config
 	Teleport teleportbridge.Config
 	Jira     jirabridge.Config
 	Ingress  webhookingress.Config
-}
-
-// sections lists each section with its prefix, for loading and docs.
-func (s *Settings) sections() []section {
-	return []section{
-		{"LOG", "Logging", &s.Log},
-		{"NATS", "NATS connection (all services)", &s.NATS},
-		{EnvPrefix, "All-in-one binary", &s.Main},
-		{teleportbridge.EnvPrefix, "teleport-bridge", &s.Teleport},
-		{jirabridge.EnvPrefix, "jira-bridge", &s.Jira},
-		{webhookingress.EnvPrefix, "webhook-ingress", &s.Ingress},
-	}
-}
-
-type section struct {
-	prefix, title string
-	spec          any
 }
 
 func main() {
@@ -81,167 +58,95 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "start"
-	if len(args) > 0 {
-		cmd = args[0]
+	cmd := command(&settings{}, stdout, stderr)
+	if len(args) > 0 && args[0] == "docs" {
+		fmt.Fprint(stdout, ConfigReference(cmd))
+		return 0
 	}
-	switch cmd {
-	case "start":
-		if err := start(ctx, stderr); err != nil {
+	if len(args) == 2 && args[0] == "docs-readme" {
+		if err := UpdateReadme(cmd, args[1]); err != nil {
 			fmt.Fprintf(stderr, "accessbridge: %v\n", err)
 			return 1
 		}
 		return 0
-	case "configure":
-		var s Settings
-		for _, sec := range s.sections() {
-			vars, err := config.Vars(sec.prefix, sec.spec)
-			if err != nil {
-				fmt.Fprintf(stderr, "accessbridge: %v\n", err)
-				return 1
+	}
+	return cmd.Main(ctx, args)
+}
+
+func command(s *settings, stdout, stderr io.Writer) *app.Command {
+	return &app.Command{
+		Name:      "accessbridge",
+		Version:   version,
+		NATSTitle: "NATS connection (all services; unset NATS_URL embeds a server)",
+		Sections: []app.Section{
+			{Prefix: EnvPrefix, Title: "All-in-one binary", Spec: &s.Main},
+			{Prefix: teleportbridge.EnvPrefix, Title: "teleport-bridge", Spec: &s.Teleport},
+			{Prefix: jirabridge.EnvPrefix, Title: "jira-bridge", Spec: &s.Jira},
+			{Prefix: webhookingress.EnvPrefix, Title: "webhook-ingress", Spec: &s.Ingress},
+		},
+		Check: func() error {
+			if err := s.Teleport.CheckAndSetDefaults(); err != nil {
+				return err
 			}
-			fmt.Fprintln(stdout, config.Example(sec.title, vars))
-		}
-		return 0
-	case "version":
-		fmt.Fprintf(stdout, "accessbridge %s\n", version)
-		return 0
-	case "docs":
-		md, err := ConfigReference()
-		if err != nil {
-			fmt.Fprintf(stderr, "accessbridge: %v\n", err)
-			return 1
-		}
-		fmt.Fprint(stdout, md)
-		return 0
-	case "docs-readme":
-		if len(args) != 2 {
-			fmt.Fprintln(stderr, "usage: accessbridge docs-readme README.md")
-			return 2
-		}
-		if err := UpdateReadme(args[1]); err != nil {
-			fmt.Fprintf(stderr, "accessbridge: %v\n", err)
-			return 1
-		}
-		return 0
-	case "-h", "--help", "help":
-		fmt.Fprintln(stdout, "usage: accessbridge [start|configure|version]\n\nAll settings come from the environment; `accessbridge configure` prints them with their defaults.")
-		return 0
+			if err := s.Jira.CheckAndSetDefaults(); err != nil {
+				return err
+			}
+			return s.Ingress.CheckAndSetDefaults()
+		},
+		BeforeConnect: func(_ context.Context, log zerolog.Logger, nats *bus.Config) (func(), error) {
+			if _, external := os.LookupEnv("NATS_URL"); external {
+				return nil, nil
+			}
+			ns, err := startEmbeddedNATS(s.Main)
+			if err != nil {
+				return nil, err
+			}
+			nats.URL = ns.ClientURL()
+			log.Info().Str("url", nats.URL).Str("store", s.Main.DataDir).Msg("embedded NATS server with JetStream started")
+			return func() { ns.Shutdown(); ns.WaitForShutdown() }, nil
+		},
+		OpsAddr:    func() string { return s.Main.HTTPAddr },
+		OpsAddrVar: "ACCESSBRIDGE_HTTP_ADDR",
+		Start:      func(ctx context.Context, env app.Env) (app.Service, error) { return startServices(ctx, s, env) },
+		Stdout:     stdout, Stderr: stderr,
 	}
-	fmt.Fprintf(stderr, "accessbridge: unknown command %q (want start, configure or version)\n", cmd)
-	return 2
 }
 
-// load reads and checks every section; the error names the variable.
-func load() (*Settings, error) {
-	var s Settings
-	for _, sec := range s.sections() {
-		if err := config.Load(sec.prefix, sec.spec); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.Teleport.CheckAndSetDefaults(); err != nil {
-		return nil, err
-	}
-	if err := s.Jira.CheckAndSetDefaults(); err != nil {
-		return nil, err
-	}
-	if err := s.Ingress.CheckAndSetDefaults(); err != nil {
-		return nil, err
-	}
-	return &s, nil
+// services runs the three services side by side.
+type services struct {
+	log     zerolog.Logger
+	runners map[string]func(context.Context) error
 }
 
-func start(parent context.Context, stderr io.Writer) error {
-	s, err := load()
-	if err != nil {
-		return err
-	}
-	log, err := logging.New(s.Log, "accessbridge", stderr)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := service.SignalContext(parent)
-	defer cancel()
+func (s *services) Run(ctx context.Context) error { return app.RunAll(ctx, s.log, s.runners) }
 
-	if _, external := os.LookupEnv("NATS_URL"); !external {
-		ns, err := startEmbeddedNATS(s.Main)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			ns.Shutdown()
-			ns.WaitForShutdown()
-		}()
-		s.NATS.URL = ns.ClientURL()
-		log.Info().Str("url", s.NATS.URL).Str("store", s.Main.DataDir).Msg("embedded NATS server with JetStream started")
-	}
-	b, err := bus.Connect(ctx, s.NATS, "accessbridge", log)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-
-	opsSrv := ops.New(log)
-	opsSrv.AddCheck("nats", b.Connected)
+// startServices builds the three services on one NATS connection and one
+// operations server; each logs and labels its metrics with its name.
+func startServices(ctx context.Context, s *settings, env app.Env) (*services, error) {
 	deps := func(name string) (zerolog.Logger, prometheus.Registerer) {
-		return log.With().Str("service", name).Logger(),
-			prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, opsSrv.Registry)
+		return env.Log.With().Str("component", name).Logger(),
+			prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, env.Ops.Registry)
 	}
-
 	tl, treg := deps("teleport-bridge")
-	tb, err := teleportbridge.New(ctx, s.Teleport, teleportbridge.Deps{Bus: b, Log: tl, Registry: treg, Ops: opsSrv})
+	tb, err := teleportbridge.New(ctx, s.Teleport, teleportbridge.Deps{Bus: env.Bus, Log: tl, Registry: treg, Ops: env.Ops})
 	if err != nil {
-		return fmt.Errorf("teleport-bridge: %w", err)
+		return nil, fmt.Errorf("teleport-bridge: %w", err)
 	}
 	jl, jreg := deps("jira-bridge")
-	jb, err := jirabridge.New(ctx, s.Jira, jirabridge.Deps{Bus: b, Log: jl, Registry: jreg, Ops: opsSrv})
+	jb, err := jirabridge.New(ctx, s.Jira, jirabridge.Deps{Bus: env.Bus, Log: jl, Registry: jreg, Ops: env.Ops})
 	if err != nil {
-		return fmt.Errorf("jira-bridge: %w", err)
+		return nil, fmt.Errorf("jira-bridge: %w", err)
 	}
 	il, ireg := deps("webhook-ingress")
-	wi, err := webhookingress.New(ctx, s.Ingress, webhookingress.Deps{Bus: b, Log: il, Registry: ireg, Ops: opsSrv})
+	wi, err := webhookingress.New(ctx, s.Ingress, webhookingress.Deps{Bus: env.Bus, Log: il, Registry: ireg, Ops: env.Ops})
 	if err != nil {
-		return fmt.Errorf("webhook-ingress: %w", err)
+		return nil, fmt.Errorf("webhook-ingress: %w", err)
 	}
-
-	runners := map[string]func(context.Context) error{
+	return &services{log: env.Log, runners: map[string]func(context.Context) error{
 		"teleport-bridge": tb.Run,
 		"jira-bridge":     jb.Run,
 		"webhook-ingress": wi.Run,
-		"operations":      func(ctx context.Context) error { return opsSrv.ListenAndServe(ctx, s.Main.HTTPAddr) },
-	}
-	return runAll(ctx, log, runners)
-}
-
-// runAll runs every component until ctx is done or one of them fails, then
-// stops the others and waits for them.
-func runAll(ctx context.Context, log zerolog.Logger, runners map[string]func(context.Context) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	for name, fn := range runners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := fn(ctx)
-			if err != nil && !errors.Is(err, context.Canceled) {
-				mu.Lock()
-				if first == nil {
-					first = fmt.Errorf("%s: %w", name, err)
-				}
-				mu.Unlock()
-				log.Error().Err(err).Str("component", name).Msg("stopped with an error; shutting down")
-			}
-			cancel()
-		}()
-	}
-	wg.Wait()
-	return first
+	}}, nil
 }
 
 func startEmbeddedNATS(c Config) (*server.Server, error) {

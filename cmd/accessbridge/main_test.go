@@ -18,10 +18,7 @@ func TestReadmeConfigReferenceIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := ConfigReference()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := ConfigReference(command(&settings{}, nil, nil))
 	want := docsBegin + "\n" + ref + "\n" + docsEnd
 	if !bytes.Contains(readme, []byte(want)) {
 		t.Fatal("README.md's configuration reference is stale: run `make docs`")
@@ -41,7 +38,7 @@ var notVars = map[string]bool{
 // the deployment files and the demo against the code, so a typo in a doc or
 // a manifest cannot silently configure nothing.
 func TestDocumentedVariablesExist(t *testing.T) {
-	known, err := AllVars()
+	known, err := AllVars(command(&settings{}, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +78,7 @@ func TestConfigureListsEverySetting(t *testing.T) {
 	if code := run(context.Background(), []string{"configure"}, &out, &errb); code != 0 {
 		t.Fatalf("configure exited %d: %s", code, errb.String())
 	}
-	known, err := AllVars()
+	known, err := AllVars(command(&settings{}, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

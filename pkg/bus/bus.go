@@ -43,10 +43,11 @@ type Config struct {
 
 // Bus is one connection to NATS with its JetStream context.
 type Bus struct {
-	NC  *nats.Conn
-	JS  jetstream.JetStream
-	cfg Config
-	log zerolog.Logger
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	cfg    Config
+	log    zerolog.Logger
+	closed chan struct{}
 }
 
 // Connect dials NATS and retries forever on disconnect, logging each
@@ -56,6 +57,7 @@ func Connect(ctx context.Context, cfg Config, name string, log zerolog.Logger) (
 	if cfg.APITimeout <= 0 {
 		cfg.APITimeout = 5 * time.Second
 	}
+	closed := make(chan struct{})
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -64,9 +66,13 @@ func Connect(ctx context.Context, cfg Config, name string, log zerolog.Logger) (
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.CustomReconnectDelay(reconnectDelay),
 		nats.Timeout(cfg.APITimeout),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() || nc.IsDraining() {
+				return // our own Close
+			}
 			log.Warn().Err(err).Msg("nats disconnected; reconnecting")
 		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
 		}),
@@ -93,7 +99,7 @@ func Connect(ctx context.Context, cfg Config, name string, log zerolog.Logger) (
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	b := &Bus{NC: nc, JS: js, cfg: cfg, log: log}
+	b := &Bus{NC: nc, JS: js, cfg: cfg, log: log, closed: closed}
 	actx, cancel := b.apiContext(ctx)
 	defer cancel()
 	if _, err := js.AccountInfo(actx); err != nil {
@@ -158,9 +164,15 @@ func authOptions(cfg Config) ([]nats.Option, error) {
 	return opts, nil
 }
 
-// Close drains the connection: pending publishes are flushed.
+// Close drains the connection — pending publishes are flushed — and returns
+// once it is closed, so that no callback runs after it.
 func (b *Bus) Close() {
 	if err := b.NC.Drain(); err != nil {
+		b.NC.Close()
+	}
+	select {
+	case <-b.closed:
+	case <-time.After(b.cfg.APITimeout + 5*time.Second):
 		b.NC.Close()
 	}
 }

@@ -123,6 +123,9 @@ func Load(prefix string, spec any) error {
 		return err
 	}
 	for _, v := range vars {
+		if v.Required && v.field.IsZero() && os.Getenv(v.Name+"_FILE") == "" {
+			return fmt.Errorf("configuration: %s is required and empty", v.Name)
+		}
 		if !v.Secret {
 			continue
 		}

@@ -125,3 +125,11 @@ func TestMarkdownAndExample(t *testing.T) {
 		t.Errorf("example:\n%s", ex)
 	}
 }
+
+func TestRequiredButEmptyNamesTheVariable(t *testing.T) {
+	t.Setenv("JB_JIRA_URL", "")
+	err := config.Load("JB", &spec{})
+	if err == nil || !strings.Contains(err.Error(), "JB_JIRA_URL is required") {
+		t.Fatalf("err = %v", err)
+	}
+}

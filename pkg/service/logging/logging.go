@@ -40,6 +40,11 @@ func New(cfg Config, service string, w io.Writer) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), fmt.Errorf("LOG_FORMAT: %q is not json, console or auto", cfg.Format)
 	}
+	if _, isFile := w.(*os.File); !isFile {
+		// Several goroutines log at once; a file write is atomic per line,
+		// a buffer (tests, embedding) is not.
+		w = zerolog.SyncWriter(w)
+	}
 	l := zerolog.New(w).Level(level).With().Timestamp()
 	if service != "" {
 		l = l.Str("service", service)

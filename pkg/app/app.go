@@ -1,0 +1,224 @@
+// Package app is the main of every AccessBridge binary: the start, configure
+// and version commands; loading and checking the settings; logging; signal
+// handling; the NATS connection; the operations endpoint; and running the
+// service until SIGINT or SIGTERM. A binary describes itself with a Command
+// and calls Main.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/accessbridge/accessbridge/pkg/bus"
+	"github.com/accessbridge/accessbridge/pkg/service"
+	"github.com/accessbridge/accessbridge/pkg/service/config"
+	"github.com/accessbridge/accessbridge/pkg/service/logging"
+	"github.com/accessbridge/accessbridge/pkg/service/ops"
+	"github.com/rs/zerolog"
+)
+
+// Section is one group of settings read with one environment prefix.
+type Section struct {
+	Prefix, Title string
+	// Spec points to the config struct the section is loaded into.
+	Spec any
+}
+
+// Service is what a binary runs until its context ends.
+type Service interface {
+	Run(ctx context.Context) error
+}
+
+// Env is what a binary's Start receives.
+type Env struct {
+	Bus *bus.Bus
+	Log zerolog.Logger
+	Ops *ops.Server
+}
+
+// Command describes one binary.
+type Command struct {
+	Name    string
+	Version string
+	// NATSTitle heads the NATS section in `configure`: say which subjects
+	// this binary's NATS identity needs.
+	NATSTitle string
+	// Sections are the binary's own settings (LOG_* and NATS_* are added).
+	Sections []Section
+	// Check validates the loaded sections and fills defaults.
+	Check func() error
+	// BeforeConnect may change the NATS settings before the connection (the
+	// all-in-one starts its embedded server there); the returned function,
+	// if any, runs when the binary stops.
+	BeforeConnect func(ctx context.Context, log zerolog.Logger, nats *bus.Config) (func(), error)
+	// OpsAddr returns the address of the operations endpoints; empty serves
+	// none (a binary that serves them on its own listener).
+	OpsAddr func() string
+	// OpsAddrVar names the OpsAddr setting in error messages.
+	OpsAddrVar string
+	// Start builds the service once settings, logger, NATS and the
+	// operations server are ready.
+	Start func(ctx context.Context, env Env) (Service, error)
+
+	Stdout, Stderr io.Writer
+
+	log  logging.Config
+	nats bus.Config
+}
+
+// AllSections lists every section the binary reads, LOG and NATS first.
+func (c *Command) AllSections() []Section {
+	natsTitle := c.NATSTitle
+	if natsTitle == "" {
+		natsTitle = "NATS connection"
+	}
+	return append([]Section{
+		{Prefix: "LOG", Title: "Logging", Spec: &c.log},
+		{Prefix: "NATS", Title: natsTitle, Spec: &c.nats},
+	}, c.Sections...)
+}
+
+// Main runs the command named by args[0] (start by default) and returns the
+// process exit code: 0, 1 on an error (printed as one line), 2 on misuse.
+func (c *Command) Main(ctx context.Context, args []string) int {
+	cmd := "start"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "start":
+		if err := c.start(ctx); err != nil {
+			c.fail(err)
+			return 1
+		}
+		return 0
+	case "configure":
+		out, err := c.Example()
+		if err != nil {
+			c.fail(err)
+			return 1
+		}
+		fmt.Fprint(c.Stdout, out)
+		return 0
+	case "version":
+		fmt.Fprintf(c.Stdout, "%s %s\n", c.Name, c.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprintf(c.Stdout, "usage: %s [start|configure|version]\n\nSettings come from the environment; `%s configure` prints them with their defaults.\n", c.Name, c.Name)
+		return 0
+	}
+	fmt.Fprintf(c.Stderr, "%s: unknown command %q (start, configure, version)\n", c.Name, cmd)
+	return 2
+}
+
+// fail prints err on one line: an operator reads it in a terminal or a
+// journal, where a wrapped multi-line message is easy to miss.
+func (c *Command) fail(err error) {
+	fmt.Fprintf(c.Stderr, "%s: %s\n", c.Name, strings.Join(strings.Fields(err.Error()), " "))
+}
+
+// Example renders every section as a commented environment file.
+func (c *Command) Example() (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s configuration (environment variables)\n\n", c.Name)
+	for _, sec := range c.AllSections() {
+		vars, err := config.Vars(sec.Prefix, sec.Spec)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(config.Example(sec.Title, vars) + "\n")
+	}
+	return b.String(), nil
+}
+
+// Load reads and checks every section.
+func (c *Command) Load() error {
+	for _, sec := range c.AllSections() {
+		if err := config.Load(sec.Prefix, sec.Spec); err != nil {
+			return err
+		}
+	}
+	if c.Check != nil {
+		if err := c.Check(); err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *Command) start(parent context.Context) error {
+	if err := c.Load(); err != nil {
+		return err
+	}
+	log, err := logging.New(c.log, c.Name, c.Stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := service.SignalContext(parent)
+	defer stop()
+
+	if c.BeforeConnect != nil {
+		cleanup, err := c.BeforeConnect(ctx, log, &c.nats)
+		if err != nil {
+			return err
+		}
+		if cleanup != nil {
+			defer cleanup()
+		}
+	}
+	b, err := bus.Connect(ctx, c.nats, c.Name, log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	srv := ops.New(log)
+	srv.AddCheck("nats", b.Connected)
+	svc, err := c.Start(ctx, Env{Bus: b, Log: log, Ops: srv})
+	if err != nil {
+		return err
+	}
+	log.Info().Str("version", c.Version).Msg(c.Name + " running")
+
+	runners := map[string]func(context.Context) error{c.Name: svc.Run}
+	if c.OpsAddr != nil && c.OpsAddr() != "" {
+		addr := c.OpsAddr()
+		runners["operations endpoint"] = func(ctx context.Context) error {
+			if err := srv.ListenAndServe(ctx, addr); err != nil {
+				return fmt.Errorf("%s=%s: %w", c.OpsAddrVar, addr, err)
+			}
+			return nil
+		}
+	}
+	return RunAll(ctx, log, runners)
+}
+
+// RunAll runs every function until ctx is done or one of them fails, then
+// cancels the others and waits for them. It returns the first failure.
+func RunAll(ctx context.Context, log zerolog.Logger, runners map[string]func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(runners))
+	for name, run := range runners {
+		go func() {
+			err := run(ctx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				log.Error().Err(err).Str("component", name).Msg("stopped with an error; shutting down")
+				err = fmt.Errorf("%s: %w", name, err)
+			} else {
+				err = nil
+			}
+			cancel()
+			errs <- err
+		}()
+	}
+	var first error
+	for range runners {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

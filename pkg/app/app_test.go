@@ -1,0 +1,188 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/app"
+	"github.com/accessbridge/accessbridge/pkg/bus"
+	"github.com/accessbridge/accessbridge/pkg/bus/bustest"
+	"github.com/rs/zerolog"
+)
+
+type demoConfig struct {
+	Greeting string `split_words:"true" required:"true" desc:"What to say."`
+	HTTPAddr string `split_words:"true" default:"127.0.0.1:0" desc:"Operations endpoint."`
+}
+
+type fakeService struct {
+	fail error
+	ran  chan struct{}
+}
+
+func (f *fakeService) Run(ctx context.Context) error {
+	close(f.ran)
+	if f.fail != nil {
+		return f.fail
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func command(cfg *demoConfig, svc *fakeService, stdout, stderr *bytes.Buffer) *app.Command {
+	return &app.Command{
+		Name: "demo-svc", Version: "1.2.3",
+		Sections: []app.Section{{Prefix: "DEMO_SVC", Title: "demo", Spec: cfg}},
+		Check: func() error {
+			if cfg.Greeting == "boom" {
+				return errors.New("DEMO_SVC_GREETING: \"boom\" is not a greeting;\nuse hello")
+			}
+			return nil
+		},
+		OpsAddr:    func() string { return cfg.HTTPAddr },
+		OpsAddrVar: "DEMO_SVC_HTTP_ADDR",
+		Start: func(ctx context.Context, env app.Env) (app.Service, error) {
+			if env.Bus == nil || env.Ops == nil {
+				return nil, errors.New("missing env")
+			}
+			return svc, nil
+		},
+		Stdout: stdout, Stderr: stderr,
+	}
+}
+
+func TestConfigureVersionAndMisuse(t *testing.T) {
+	var out, errb bytes.Buffer
+	c := command(&demoConfig{}, nil, &out, &errb)
+	if code := c.Main(context.Background(), []string{"configure"}); code != 0 {
+		t.Fatalf("configure: %d %s", code, errb.String())
+	}
+	for _, want := range []string{"LOG_LEVEL=info", "#NATS_URL=nats://127.0.0.1:4222", "\nDEMO_SVC_GREETING=\n", "#DEMO_SVC_HTTP_ADDR=127.0.0.1:0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("configure lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := c.Main(context.Background(), []string{"version"}); code != 0 || out.String() != "demo-svc 1.2.3\n" {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+	if code := c.Main(context.Background(), []string{"launch"}); code != 2 || !strings.Contains(errb.String(), `"launch"`) {
+		t.Fatalf("unknown command: %d %q", code, errb.String())
+	}
+}
+
+func TestBadSettingsExitWithOneLine(t *testing.T) {
+	for name, env := range map[string]string{"missing": "", "invalid": "boom"} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("DEMO_SVC_GREETING", env)
+			var out, errb bytes.Buffer
+			code := command(&demoConfig{}, nil, &out, &errb).Main(context.Background(), nil)
+			msg := errb.String()
+			if code != 1 || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "demo-svc: ") || !strings.Contains(msg, "DEMO_SVC_GREETING") {
+				t.Fatalf("exit %d, stderr %q: want 1 and one line naming DEMO_SVC_GREETING", code, msg)
+			}
+		})
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func TestStartRunsUntilCancelledAndServesOps(t *testing.T) {
+	srv := bustest.Start(t)
+	addr := freeAddr(t)
+	t.Setenv("NATS_URL", srv.URL())
+	t.Setenv("DEMO_SVC_GREETING", "hello")
+	t.Setenv("DEMO_SVC_HTTP_ADDR", addr)
+	t.Setenv("LOG_FORMAT", "json")
+	svc := &fakeService{ran: make(chan struct{})}
+	var out bytes.Buffer
+	var logs syncBuffer
+	c := command(&demoConfig{}, svc, &out, nil)
+	c.Stderr = &logs
+	var beforeConnect bool
+	c.BeforeConnect = func(_ context.Context, _ zerolog.Logger, nats *bus.Config) (func(), error) {
+		beforeConnect = nats.URL == srv.URL()
+		return nil, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- c.Main(ctx, []string{"start"}) }()
+	<-svc.ran
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ops endpoint never ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, logs.b.String())
+	}
+	if !beforeConnect {
+		t.Fatal("BeforeConnect did not see the NATS settings")
+	}
+}
+
+func TestFailingServiceExitsOne(t *testing.T) {
+	srv := bustest.Start(t)
+	t.Setenv("NATS_URL", srv.URL())
+	t.Setenv("DEMO_SVC_GREETING", "hello")
+	svc := &fakeService{ran: make(chan struct{}), fail: fmt.Errorf("jira is gone")}
+	var out, errb bytes.Buffer
+	code := command(&demoConfig{}, svc, &out, &errb).Main(context.Background(), nil)
+	if code != 1 || !strings.Contains(errb.String(), "demo-svc: demo-svc: jira is gone") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+func TestRunAllStopsTheOthersOnFailure(t *testing.T) {
+	stopped := make(chan struct{})
+	err := app.RunAll(context.Background(), zerolog.Nop(), map[string]func(context.Context) error{
+		"failing": func(context.Context) error { return errors.New("broken") },
+		"waiting": func(ctx context.Context) error { <-ctx.Done(); close(stopped); return ctx.Err() },
+	})
+	if err == nil || err.Error() != "failing: broken" {
+		t.Fatalf("err = %v", err)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("the other runner was not stopped")
+	}
+}
