@@ -222,12 +222,6 @@ func (s *Stack) StopAll() {
 			p.Stop()
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.nc != nil {
-		s.nc.Close()
-		s.nc = nil
-	}
 }
 
 // KillRandom kill -9s a random replica of a random service and returns it.
@@ -254,6 +248,7 @@ func (s *Stack) JetStream() jetstream.JetStream {
 		s.TB.Fatal(err)
 	}
 	s.nc, s.js = nc, js
+	s.TB.Cleanup(nc.Close)
 	return js
 }
 
