@@ -51,6 +51,10 @@ var wrkLine = regexp.MustCompile(`deliveries/s: ([\d.]+)\s+p50: ([\d.]+) ms\s+p9
 // binary and a separate nats-server.
 func p5(binDir, natsServer, repo, dir string, reps int, dur time.Duration, logf func(string, ...any)) *P5Result {
 	res := &P5Result{}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		res.Skipped = err.Error()
+		return res
+	}
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
 		res.Skipped = "wrk is not installed (apt-get install -y wrk)"

@@ -70,7 +70,7 @@ func (r *perfRecorder) Stop() error {
 	return nil
 }
 
-var perfLine = regexp.MustCompile(`^\s*([\d.]+)%\s+(?:([\d.]+)%\s+)?.*?\[[.k]\]\s+(.+?)\s*$`)
+var perfLine = regexp.MustCompile(`^\s*([\d.]+)%\s+(?:([\d.]+)%\s+)?.*?\[([.k])\]\s+(.+?)(?:\s+-\s+-)?\s*$`)
 
 // report reads the profile: top symbols by self time and by inclusive
 // time, and self time by Go package.
@@ -94,9 +94,13 @@ func (r *perfRecorder) report(top int) (self, incl, pkgs []ProfileEntry, err err
 		}
 		p, _ := strconv.ParseFloat(m[1], 64)
 		if len(self) < top {
-			self = append(self, ProfileEntry{Name: m[3], Percent: p})
+			self = append(self, ProfileEntry{Name: m[4], Percent: p})
 		}
-		byPkg[goPackage(m[3])] += p
+		if m[3] == "k" {
+			byPkg["[kernel]"] += p
+		} else {
+			byPkg[goPackage(m[4])] += p
+		}
 	}
 	out, err = run("--children", "--percent-limit", "2")
 	if err == nil {
@@ -109,7 +113,7 @@ func (r *perfRecorder) report(top int) (self, incl, pkgs []ProfileEntry, err err
 				continue
 			}
 			p, _ := strconv.ParseFloat(m[1], 64)
-			incl = append(incl, ProfileEntry{Name: m[3], Percent: p})
+			incl = append(incl, ProfileEntry{Name: m[4], Percent: p})
 		}
 	}
 	for _, k := range sortedKeys(byPkg) {
@@ -122,13 +126,10 @@ func (r *perfRecorder) report(top int) (self, incl, pkgs []ProfileEntry, err err
 	return self, incl, pkgs, nil
 }
 
-// goPackage is the import path of a Go symbol, or "[kernel]" / the symbol.
+// goPackage is the import path of a Go symbol.
 func goPackage(sym string) string {
-	if strings.HasPrefix(sym, "0x") {
-		return "[unknown]"
-	}
-	if !strings.Contains(sym, ".") {
-		return "[kernel/libc] " + sym
+	if strings.HasPrefix(sym, "0x") || !strings.Contains(sym, ".") {
+		return "[other]"
 	}
 	// path/to/pkg.Func or path/to/pkg.(*T).Method
 	slash := strings.LastIndexByte(sym, '/')

@@ -115,7 +115,7 @@ func markdown(res *Results, jsonName string) string {
 		}
 		p("%s\n\n", title)
 		if limited {
-			p("| layout | requests | requests/s | seconds to all issues | seconds to all in Pending | share of the 10 req/s used | 429s/rep | lost | duplicates |\n|---|---|---|---|---|---|---|---|---|\n")
+			p("| layout | requests | requests/s | seconds to all issues | seconds to all in Pending | share of the 10 req/s used (to all issues) | (to all in Pending) | 429s/rep | lost | duplicates |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		} else {
 			p("| layout | requests | requests/s | seconds to all issues | seconds to all in Pending | creating them in the emulator (s) | lost | duplicates |\n|---|---|---|---|---|---|---|---|\n")
 		}
@@ -129,12 +129,13 @@ func markdown(res *Results, jsonName string) string {
 				for _, rep := range r.Reps {
 					n429 = append(n429, float64(rep.JiraCalls429))
 				}
-				share := "–"
-				if r.ShareOfLimit != nil {
-					a := *r.ShareOfLimit
-					share = fmt.Sprintf("%.0f%% (%.0f–%.0f%%)", 100*a.Median, 100*a.Min, 100*a.Max)
+				pct := func(a *Agg) string {
+					if a == nil {
+						return "–"
+					}
+					return fmt.Sprintf("%.0f%% (%.0f–%.0f%%)", 100*a.Median, 100*a.Min, 100*a.Max)
 				}
-				p("| %s | %d | %s | %s | %s | %s | %s | %d | %d |\n", l, r.Reps[0].Requests, f1(r.RequestsPerSec, 2), f1(r.Seconds, 1), f1(r.SettledSeconds, 1), share, f1(agg(n429), 0), r.Lost, r.Duplicates)
+				p("| %s | %d | %s | %s | %s | %s | %s | %s | %d | %d |\n", l, r.Reps[0].Requests, f1(r.RequestsPerSec, 2), f1(r.Seconds, 1), f1(r.SettledSeconds, 1), pct(r.ShareOfLimit), pct(r.SettledShare), f1(agg(n429), 0), r.Lost, r.Duplicates)
 			} else {
 				var cs []float64
 				for _, rep := range r.Reps {
@@ -274,7 +275,7 @@ func markdown(res *Results, jsonName string) string {
 func (res *Results) P3LimitedNote() string {
 	for _, l := range res.Layouts {
 		if l.P3Limited != nil {
-			return "Share of the allowed rate: Jira calls answered without 429 per second, from the first request to the last issue, divided by 10. Lost: requests without an issue after the run; duplicates: extra issues for one request."
+			return "Share of the allowed rate: Jira calls answered without 429 per second, from the first request to the last issue, divided by 10 (the emulator's token bucket starts full, 10 calls, so a short run can exceed 100%); the second column counts every call until the last one (issues moved to Pending). Lost: requests without an issue after the run; duplicates: extra issues for one request."
 		}
 	}
 	return ""

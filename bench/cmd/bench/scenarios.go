@@ -211,6 +211,9 @@ type P3Rep struct {
 	AcceptedPerSec  float64 `json:"accepted_calls_per_sec"`
 	RateLimit       float64 `json:"rate_limit,omitempty"`
 	ShareOfLimit    float64 `json:"share_of_limit,omitempty"`
+	// SettledShare: accepted calls until the last one (issues in Pending)
+	// over that time, divided by the limit.
+	SettledShare    float64 `json:"settled_share_of_limit,omitempty"`
 	TimedOut        bool    `json:"timed_out,omitempty"`
 	ProfileRecorded bool    `json:"profile_recorded,omitempty"`
 }
@@ -223,17 +226,18 @@ type P3Result struct {
 	Seconds        Agg     `json:"seconds"`
 	SettledSeconds Agg     `json:"settled_seconds"`
 	ShareOfLimit   *Agg    `json:"share_of_limit,omitempty"`
+	SettledShare   *Agg    `json:"settled_share_of_limit,omitempty"`
 	Lost           int     `json:"lost"`
 	Duplicates     int     `json:"duplicates"`
 }
 
 func aggP3(cmd string, reps []P3Rep) *P3Result {
 	r := &P3Result{Command: cmd, Reps: reps}
-	var rps, secs, settled, share []float64
+	var rps, secs, settled, share, sshare []float64
 	for _, p := range reps {
 		rps, secs, settled = append(rps, p.RequestsPerSec), append(secs, p.Seconds), append(settled, p.SettledSeconds)
 		if p.RateLimit > 0 {
-			share = append(share, p.ShareOfLimit)
+			share, sshare = append(share, p.ShareOfLimit), append(sshare, p.SettledShare)
 		}
 		r.Lost += p.Missing
 		r.Duplicates += p.Duplicates
@@ -242,6 +246,8 @@ func aggP3(cmd string, reps []P3Rep) *P3Result {
 	if len(share) > 0 {
 		a := agg(share)
 		r.ShareOfLimit = &a
+		b := agg(sshare)
+		r.SettledShare = &b
 	}
 	return r
 }
@@ -332,6 +338,15 @@ wait:
 	}
 	last := w.tap.waitQuiet(time.Second, settleTimeout)
 	rep.SettledSeconds = last.Sub(t0).Seconds()
+	if rateLimit > 0 {
+		accepted := 0
+		for _, c := range w.tap.Calls() {
+			if c.Status != 429 && !c.End.After(last) {
+				accepted++
+			}
+		}
+		rep.SettledShare = float64(accepted) / rep.SettledSeconds / rateLimit
+	}
 	// Zero loss and no duplicates, from the emulator's issues.
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -396,7 +411,7 @@ func (w *world) p4(n int) *P4Result {
 		{"created → approved in Teleport (tctl) → comment + transition", func(id string, _ createdIssue) error {
 			return w.tp.Approve(id, "approved with tctl")
 		}},
-		{"created → reviewed in Teleport, then denied → 2 comments + transition", func(id string, _ createdIssue) error {
+		{"created → denied by a review in Teleport (tsh request review --deny) → comments + transition", func(id string, _ createdIssue) error {
 			if err := w.tp.Review(id, teleportsim.UserReviewer, false, "not now"); err != nil {
 				return err
 			}
