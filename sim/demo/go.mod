@@ -5,14 +5,21 @@ go 1.26.0
 require (
 	github.com/accessbridge/accessbridge/sim/jira v0.0.0
 	github.com/accessbridge/accessbridge/sim/teleport v0.0.0
+	github.com/chromedp/chromedp v0.14.2
 	github.com/gravitational/teleport/api v0.0.0-20250128104452-ecabf6b767ac
 	github.com/rs/zerolog v1.35.1
 )
 
 require (
 	github.com/beevik/etree v1.3.0 // indirect
+	github.com/chromedp/cdproto v0.0.0-20250724212937-08a3db8b4327 // indirect
+	github.com/chromedp/sysutil v1.1.0 // indirect
 	github.com/coreos/go-semver v0.3.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20250725192818-e39067aee2d2 // indirect
 	github.com/go-piv/piv-go v1.11.0 // indirect
+	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/gobwas/pool v0.2.1 // indirect
+	github.com/gobwas/ws v1.4.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gravitational/trace v1.4.0 // indirect
