@@ -311,7 +311,9 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jets
 }
 
 func (c *Consumer) ack(msg jetstream.Msg, log zerolog.Logger) {
-	if err := msg.DoubleAck(context.Background()); err != nil {
+	ctx, cancel := c.bus.apiContext(context.Background())
+	defer cancel()
+	if err := msg.DoubleAck(ctx); err != nil {
 		// The handler's effects are recorded in the lease; a redelivery is
 		// recognised as a duplicate.
 		log.Warn().Err(err).Msg("ack not confirmed")
