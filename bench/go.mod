@@ -5,6 +5,8 @@ go 1.26.0
 require (
 	github.com/accessbridge/accessbridge/pkg/bus v0.0.0
 	github.com/accessbridge/accessbridge/pkg/events v0.0.0
+	github.com/accessbridge/accessbridge/pkg/service v0.0.0
+	github.com/accessbridge/accessbridge/services/jira-bridge v0.0.0-00010101000000-000000000000
 	github.com/accessbridge/accessbridge/sim/jira v0.0.0
 	github.com/accessbridge/accessbridge/sim/teleport v0.0.0
 	github.com/gravitational/teleport/api v0.0.0-20250128104452-ecabf6b767ac
@@ -13,14 +15,17 @@ require (
 )
 
 require (
-	github.com/accessbridge/accessbridge/pkg/service v0.0.0 // indirect
+	github.com/andygrunwald/go-jira v1.17.0 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beevik/etree v1.3.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/coreos/go-semver v0.3.1 // indirect
+	github.com/fatih/structs v1.1.0 // indirect
 	github.com/go-piv/piv-go v1.11.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
+	github.com/golang-jwt/jwt/v4 v4.5.2 // indirect
+	github.com/google/go-querystring v1.1.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gravitational/trace v1.4.0 // indirect
@@ -36,12 +41,14 @@ require (
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
 	github.com/prometheus/client_golang v1.23.2 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.66.1 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect
 	github.com/russellhaering/gosaml2 v0.9.1 // indirect
 	github.com/russellhaering/goxmldsig v1.4.0 // indirect
+	github.com/trivago/tgo v1.0.7 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/exp v0.0.0-20250106191152-7588d65b2ba8 // indirect

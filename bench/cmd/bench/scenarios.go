@@ -198,19 +198,19 @@ func (w *world) waitApplied(id string, timeout time.Duration) (time.Time, bool) 
 
 // P3Rep is one burst.
 type P3Rep struct {
-	Requests        int     `json:"requests"`
-	CreateSeconds   float64 `json:"create_seconds"` // creating the requests in the emulator
-	Seconds         float64 `json:"seconds"`        // first create → last issue
-	RequestsPerSec  float64 `json:"requests_per_sec"`
-	SettledSeconds  float64 `json:"settled_seconds"` // until the last Jira call (all in Pending)
-	Issues          int     `json:"issues"`          // issues for the burst's requests
-	Duplicates      int     `json:"duplicates"`
-	Missing         int     `json:"missing"`
-	JiraCalls       int     `json:"jira_calls"`
-	JiraCalls429    int     `json:"jira_calls_429"`
-	AcceptedPerSec  float64 `json:"accepted_calls_per_sec"`
-	RateLimit       float64 `json:"rate_limit,omitempty"`
-	ShareOfLimit    float64 `json:"share_of_limit,omitempty"`
+	Requests       int     `json:"requests"`
+	CreateSeconds  float64 `json:"create_seconds"` // creating the requests in the emulator
+	Seconds        float64 `json:"seconds"`        // first create → last issue
+	RequestsPerSec float64 `json:"requests_per_sec"`
+	SettledSeconds float64 `json:"settled_seconds"` // until the last Jira call (all in Pending)
+	Issues         int     `json:"issues"`          // issues for the burst's requests
+	Duplicates     int     `json:"duplicates"`
+	Missing        int     `json:"missing"`
+	JiraCalls      int     `json:"jira_calls"`
+	JiraCalls429   int     `json:"jira_calls_429"`
+	AcceptedPerSec float64 `json:"accepted_calls_per_sec"`
+	RateLimit      float64 `json:"rate_limit,omitempty"`
+	ShareOfLimit   float64 `json:"share_of_limit,omitempty"`
 	// SettledShare: accepted calls until the last one (issues in Pending)
 	// over that time, divided by the limit.
 	SettledShare    float64 `json:"settled_share_of_limit,omitempty"`
