@@ -20,7 +20,7 @@ import (
 // never through a switch in the product — and the checker must name it.
 func TestInvariantChecksDetectBrokenState(t *testing.T) {
 	s := harness.Start(t, bin, harness.Options{})
-	drv, c := mixed(t, s, 10, nil)
+	drv, c := mixed(t, s, play{n: 10})
 	mustCheck(t, c)
 	ctx := t.Context()
 	js := s.JetStream()

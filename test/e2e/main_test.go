@@ -43,10 +43,24 @@ func size(short, long int) int {
 	return short
 }
 
+// play describes a mixed run.
+type play struct {
+	n int
+	// pace spreads the requests and the decisions over time, so that
+	// chaos has a run to hit (0: as fast as possible).
+	pace time.Duration
+	// chaos runs from the first request until every outcome is reached.
+	chaos func(ctx context.Context)
+	// beforeDecide runs once every issue is in Pending.
+	beforeDecide func(ids []string)
+	// wait bounds each phase (default max(n/10 s, 2 min)).
+	wait time.Duration
+}
+
 // mixed plays n requests ended five ways (harness.Driver.Decide) while
 // chaos (if any) runs, then waits for every outcome and for the consumers
 // to drain, and returns the checker with the driver's expectations.
-func mixed(t *testing.T, s *harness.Stack, n int, chaos func(ctx context.Context)) (*harness.Driver, *harness.Checker) {
+func mixed(t *testing.T, s *harness.Stack, p play) (*harness.Driver, *harness.Checker) {
 	t.Helper()
 	ctx := t.Context()
 	drv := harness.NewDriver(s)
@@ -54,8 +68,8 @@ func mixed(t *testing.T, s *harness.Stack, n int, chaos func(ctx context.Context
 	chaosDone := make(chan struct{})
 	go func() {
 		defer close(chaosDone)
-		if chaos != nil {
-			chaos(chaosCtx)
+		if p.chaos != nil {
+			p.chaos(chaosCtx)
 		}
 	}()
 	stop := func() {
@@ -65,19 +79,32 @@ func mixed(t *testing.T, s *harness.Stack, n int, chaos func(ctx context.Context
 	defer stop()
 
 	start := time.Now()
-	ids, err := drv.CreateRequests(n)
-	if err != nil {
-		t.Fatal(err)
+	n := p.n
+	var ids []string
+	for len(ids) < n {
+		more, err := drv.CreateRequests(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, more...)
+		pause(ctx, p.pace)
 	}
-	wait := time.Duration(max(n/10, 120)) * time.Second
+	wait := p.wait
+	if wait == 0 {
+		wait = time.Duration(max(n/10, 120)) * time.Second
+	}
 	if err := drv.WaitPending(ctx, ids, wait); err != nil {
 		t.Fatalf("issues: %v", err)
 	}
 	t.Logf("%d issues in Pending after %s", n, time.Since(start).Round(time.Millisecond))
+	if p.beforeDecide != nil {
+		p.beforeDecide(ids)
+	}
 	for i, id := range ids {
 		if err := drv.Decide(i, id); err != nil {
 			t.Fatal(err)
 		}
+		pause(ctx, p.pace)
 	}
 	if err := drv.WaitOutcomes(ctx, wait); err != nil {
 		t.Fatalf("outcomes: %v", err)
@@ -110,4 +137,15 @@ func mustCheck(t *testing.T, c *harness.Checker) harness.Report {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// pause spreads load over time; it is never used to wait for a result.
+func pause(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
 }

@@ -11,6 +11,6 @@ import (
 func TestHappyPathAtScale(t *testing.T) {
 	s := harness.Start(t, bin, harness.Options{Replicas: map[harness.Service]int{
 		harness.TeleportBridge: 2, harness.JiraBridge: 2, harness.Ingress: 2}})
-	_, c := mixed(t, s, size(100, 2000), nil)
+	_, c := mixed(t, s, play{n: size(100, 2000)})
 	mustCheck(t, c)
 }

@@ -105,6 +105,15 @@ func Start(tb testing.TB, bin Binaries, opts Options) *Stack {
 	}
 	s.Jira.SetWebhookURLs(urls)
 	tb.Cleanup(s.StopAll)
+	// A fresh cluster elects its JetStream meta leader first.
+	if err := Eventually(context.Background(), time.Minute, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := s.JetStream().AccountInfo(ctx)
+		return err
+	}); err != nil {
+		tb.Fatalf("JetStream not available: %v", err)
+	}
 	for _, svc := range Services {
 		for i := range s.procs[svc] {
 			if err := s.StartReplica(svc, i); err != nil {
