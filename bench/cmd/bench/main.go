@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -24,7 +25,7 @@ type options struct {
 	reps, p1n, p2n, p3n, p3ln  int
 	p4n, p7n                   int
 	p5dur                      time.Duration
-	full, keep, perf           bool
+	full, keep, perf, variants bool
 	only                       map[string]bool
 	layouts                    []string
 }
@@ -47,6 +48,7 @@ func main() {
 	flag.BoolVar(&o.full, "full", false, "the long run: P3 10,000 requests (limited: 200), P7 1M events")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, data, perf.data)")
 	flag.BoolVar(&o.perf, "perf", true, "profile one P3 burst of the all-in-one with perf (when installed)")
+	flag.BoolVar(&o.variants, "p3-variants", true, "P3 diagnostics on the all-in-one: without Jira's webhooks, and with higher concurrency")
 	flag.StringVar(&only, "only", "", "comma-separated figures to run (p1..p7); default all")
 	flag.StringVar(&layouts, "layouts", layoutAllInOne+","+layoutSplit, "layouts for P1, P2, P3 and P6")
 	flag.Parse()
@@ -116,7 +118,10 @@ type LayoutResult struct {
 	P3Limited  *P3Result      `json:"p3_limited,omitempty"`
 	P6Idle     []ProcUsage    `json:"p6_idle,omitempty"`
 	P6Burst    [][]ProcUsage  `json:"p6_under_p3,omitempty"` // one list per burst
-	Errors     []string       `json:"errors,omitempty"`
+	// P3Variants are diagnostic bursts (instant Jira) with one thing changed,
+	// to attribute P3's cost.
+	P3Variants []P3Variant `json:"p3_variants,omitempty"`
+	Errors     []string    `json:"errors,omitempty"`
 }
 
 // Results is the whole run.
@@ -229,6 +234,7 @@ func runLayout(o options, layout string, first bool, dir string, lr *LayoutResul
 	}
 	if o.want("p6") {
 		w.tap.waitQuiet(time.Second, 20*time.Second)
+		debug.FreeOSMemory() // the harness's RSS left by an earlier layout
 		s := startSampler(sampled, 500*time.Millisecond)
 		time.Sleep(5 * time.Second)
 		lr.P6Idle = s.Stop()
@@ -294,6 +300,9 @@ func runLayout(o options, layout string, first bool, dir string, lr *LayoutResul
 	}
 	p.Stop()
 	w.Close()
+	if o.want("p3") && first && o.variants {
+		lr.P3Variants = p3Variants(o, layout, dir)
+	}
 	if o.want("p2") && first {
 		logf("== %s: unsigned webhooks (URL token), decisions confirmed through the Jira API", layout)
 		w2, err := newWorld(filepath.Join(dir, "emulators-unsigned"), false)
@@ -320,6 +329,57 @@ func runLayout(o options, layout string, first bool, dir string, lr *LayoutResul
 		lr.P2Unsigned = aggLatency(figCmd("p2", layout), reps)
 	}
 	return nil
+}
+
+// P3Variant is P3 (instant) with one change.
+type P3Variant struct {
+	Name   string    `json:"name"`
+	Env    []string  `json:"env,omitempty"`
+	Result *P3Result `json:"result"`
+}
+
+// p3Variants runs the diagnostic bursts, each on a fresh product.
+func p3Variants(o options, layout, dir string) []P3Variant {
+	variants := []struct {
+		name  string
+		hooks bool
+		env   []string
+	}{
+		{"no webhooks from Jira (the issue_created/issue_updated echo of the bridge's own changes is not delivered)", false, nil},
+		{"higher concurrency (JIRA_BRIDGE_CONCURRENCY=64, JIRA_BRIDGE_JIRA_CONCURRENCY=32)", true,
+			[]string{"JIRA_BRIDGE_CONCURRENCY=64", "JIRA_BRIDGE_JIRA_CONCURRENCY=32"}},
+	}
+	var out []P3Variant
+	for i, v := range variants {
+		logf("== %s: P3 variant: %s", layout, v.name)
+		d := filepath.Join(dir, fmt.Sprintf("variant-%d", i))
+		w, err := newWorldOpts(filepath.Join(d, "emulators"), true, v.hooks)
+		if err != nil {
+			logf("variant: %v", err)
+			continue
+		}
+		w.env = append(w.env, v.env...)
+		p, err := startProduct(layout, o.bin, o.natsServer, w, d)
+		if err != nil {
+			w.Close()
+			logf("variant: %v", err)
+			continue
+		}
+		var reps []P3Rep
+		if err := w.warmup(3); err == nil {
+			for r := range o.reps {
+				rep := w.p3(o.p3n, 0, 10*time.Minute, nil)
+				reps = append(reps, rep)
+				logf("P3 variant rep %d: %d requests in %.2fs = %.0f req/s", r+1, rep.Requests, rep.Seconds, rep.RequestsPerSec)
+			}
+		} else {
+			logf("variant: %v", err)
+		}
+		p.Stop()
+		w.Close()
+		out = append(out, P3Variant{Name: v.name, Env: v.env, Result: aggP3("", reps)})
+	}
+	return out
 }
 
 // profileP3 records one extra instant burst of the all-in-one with perf.

@@ -102,14 +102,14 @@ func (r *perfRecorder) report(top int) (self, incl, pkgs []ProfileEntry, err err
 			byPkg[goPackage(m[4])] += p
 		}
 	}
-	out, err = run("--children", "--percent-limit", "2")
+	out, err = run("--children", "--percent-limit", "1")
 	if err == nil {
 		for _, line := range strings.Split(out, "\n") {
 			if strings.HasPrefix(strings.TrimSpace(line), "#") {
 				continue
 			}
 			m := perfLine.FindStringSubmatch(line)
-			if m == nil || len(incl) >= top*2 {
+			if m == nil || len(incl) >= top+5 || !interesting(m[4]) {
 				continue
 			}
 			p, _ := strconv.ParseFloat(m[1], 64)
@@ -124,6 +124,18 @@ func (r *perfRecorder) report(top int) (self, incl, pkgs []ProfileEntry, err err
 		pkgs = pkgs[:top]
 	}
 	return self, incl, pkgs, nil
+}
+
+// interestingRE picks the frames that name a cost in the inclusive view:
+// AccessBridge's own functions, JSON, hashing, the NATS server's message
+// paths, HTTP serving and the garbage collector; wrappers are left out.
+var interestingRE = regexp.MustCompile(`accessbridge/|^encoding/json\.(Unmarshal|Marshal|Compact|Valid|HTMLEscape)$|^crypto/(hmac|sha256)\.|nats-server/v2/server\.\(\*(client\)\.processInboundClientMsg|stream\)\.processJetStreamMsg|fileStore\)\.(storeRawMsg|writeMsgRecord))|nats-io/nats\.go\.\(\*Conn\)\.(publish|processMsg)|^runtime\.(gcBgMarkWorker|mallocgc)$|^net/http\.\(\*conn\)\.serve$|^syscall\.Syscall$`)
+
+func interesting(sym string) bool {
+	if strings.HasSuffix(sym, "-fm") || strings.Contains(sym, "gowrap") || strings.Contains(sym, "ServeHTTP") {
+		return false
+	}
+	return interestingRE.MatchString(sym)
 }
 
 // goPackage is the import path of a Go symbol.

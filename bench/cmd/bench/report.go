@@ -154,6 +154,20 @@ func markdown(res *Results, jsonName string) string {
 	}
 	p3("## P3 — burst of pending requests → all issues exist (instant Jira)", func(l *LayoutResult) *P3Result { return l.P3Instant }, false)
 	p3("## P3 — the same with Jira limited to 10 requests/s (429 + Retry-After above it)", func(l *LayoutResult) *P3Result { return l.P3Limited }, true)
+	for _, l := range layouts {
+		vs := res.Layouts[l].P3Variants
+		if len(vs) == 0 {
+			continue
+		}
+		p("Diagnostics (%s, instant Jira, same burst, one change each, fresh product):\n\n| variant | requests/s | seconds to all issues |\n|---|---|---|\n", l)
+		if r := res.Layouts[l].P3Instant; r != nil {
+			p("| as above (default settings, Jira sends webhooks) | %s | %s |\n", f1(r.RequestsPerSec, 0), f1(r.Seconds, 2))
+		}
+		for _, v := range vs {
+			p("| %s | %s | %s |\n", v.Name, f1(v.Result.RequestsPerSec, 0), f1(v.Result.Seconds, 2))
+		}
+		p("\n")
+	}
 	if res.P3LimitedNote() != "" {
 		p("%s\n\n", res.P3LimitedNote())
 	}
@@ -173,7 +187,7 @@ func markdown(res *Results, jsonName string) string {
 				p("| `%s` | %.1f |\n", e.Name, e.Percent)
 			}
 			if len(pr.Inclusive) > 0 {
-				p("\n| inclusive (with callees), top symbols | %% |\n|---|---|\n")
+				p("\n| inclusive (with callees): AccessBridge, JSON, NATS, HTTP, GC frames | %% |\n|---|---|\n")
 				for _, e := range pr.Inclusive {
 					p("| `%s` | %.1f |\n", e.Name, e.Percent)
 				}

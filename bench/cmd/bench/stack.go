@@ -35,7 +35,11 @@ type world struct {
 // newWorld starts the emulators. signed: the Jira emulator signs webhooks
 // (HMAC) and the ingress checks them; otherwise the webhook URL carries a
 // token and the jira-bridge confirms each move through the API.
-func newWorld(dir string, signed bool) (*world, error) {
+func newWorld(dir string, signed bool) (*world, error) { return newWorldOpts(dir, signed, true) }
+
+// newWorldOpts: hooks false configures no webhook in the Jira emulator (a
+// diagnostic: the bridge's own issue_created/issue_updated echo is gone).
+func newWorldOpts(dir string, signed, hooks bool) (*world, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -60,7 +64,9 @@ func newWorld(dir string, signed bool) (*world, error) {
 	} else {
 		webhookURL += "?token=" + secret
 	}
-	jopts.WebhookURLs = []string{webhookURL}
+	if hooks {
+		jopts.WebhookURLs = []string{webhookURL}
+	}
 	w.js, err = jirasim.New(jopts)
 	if err != nil {
 		jl.Close()
