@@ -303,7 +303,7 @@ func runLayout(o options, layout string, first bool, dir string, lr *LayoutResul
 	if o.want("p3") && first && o.variants {
 		lr.P3Variants = p3Variants(o, layout, dir)
 	}
-	if o.want("p2") && first {
+	if o.want("p2") {
 		logf("== %s: unsigned webhooks (URL token), decisions confirmed through the Jira API", layout)
 		w2, err := newWorld(filepath.Join(dir, "emulators-unsigned"), false)
 		if err != nil {
