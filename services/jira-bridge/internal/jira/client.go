@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -180,8 +182,8 @@ func errorText(raw []byte) string {
 	if json.Unmarshal(raw, &e) == nil {
 		var parts []string
 		parts = append(parts, e.ErrorMessages...)
-		for k, v := range e.Errors {
-			parts = append(parts, k+": "+v)
+		for _, k := range slices.Sorted(maps.Keys(e.Errors)) {
+			parts = append(parts, k+": "+e.Errors[k])
 		}
 		if e.Message != "" {
 			parts = append(parts, e.Message)
@@ -190,9 +192,9 @@ func errorText(raw []byte) string {
 			return strings.Join(parts, "; ")
 		}
 	}
-	s := strings.TrimSpace(string(raw))
-	if len(s) > 300 {
-		s = s[:300] + "…"
+	s := strings.ToValidUTF8(strings.TrimSpace(string(raw)), "\uFFFD")
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:300]) + "…"
 	}
 	if s == "" {
 		s = "(empty answer)"
