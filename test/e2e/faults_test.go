@@ -8,7 +8,6 @@ import (
 	"time"
 
 	jirasim "github.com/accessbridge/accessbridge/sim/jira"
-	teleportsim "github.com/accessbridge/accessbridge/sim/teleport"
 	"github.com/accessbridge/accessbridge/test/harness"
 )
 
@@ -157,7 +156,7 @@ func TestTeleportFaults(t *testing.T) {
 				s.Teleport.RefuseConnections(refuse)
 				refusals.Add(1)
 			case step%9 == 6:
-				if err := s.Teleport.RotateIdentity(teleportsim.UserAccessPlugin); err != nil {
+				if err := s.Teleport.RotateIdentity(s.TeleportUser()); err != nil {
 					t.Errorf("rotate identity: %v", err)
 				}
 				rotations.Add(1)

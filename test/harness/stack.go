@@ -31,7 +31,8 @@ type Options struct {
 	Env        []string
 	ServiceEnv map[Service][]string
 	// ReviewerMap (Jira account id → Teleport user) switches the
-	// teleport-bridge to review mode.
+	// teleport-bridge to review mode, with the emulator's built-in admin
+	// identity (the one Teleport lets submit reviews on others' behalf).
 	ReviewerMap map[string]string
 }
 
@@ -158,7 +159,7 @@ func (s *Stack) env(svc Service, addr string) []string {
 	case TeleportBridge:
 		env = append(env,
 			"TELEPORT_BRIDGE_ADDR="+s.Teleport.Addr(),
-			"TELEPORT_BRIDGE_IDENTITY_FILE="+s.Teleport.IdentityFile(teleportsim.UserAccessPlugin),
+			"TELEPORT_BRIDGE_IDENTITY_FILE="+s.Teleport.IdentityFile(s.TeleportUser()),
 			"TELEPORT_BRIDGE_REFRESH_INTERVAL=1s",
 			"TELEPORT_BRIDGE_RECONNECT_BACKOFF_MAX=2s",
 			"TELEPORT_BRIDGE_HTTP_ADDR="+addr)
@@ -184,6 +185,14 @@ func (s *Stack) env(svc Service, addr string) []string {
 	}
 	env = append(env, s.opts.Env...)
 	return append(env, s.opts.ServiceEnv[svc]...)
+}
+
+// TeleportUser is the identity the teleport-bridge runs as.
+func (s *Stack) TeleportUser() string {
+	if s.opts.ReviewerMap != nil {
+		return teleportsim.UserAdmin
+	}
+	return teleportsim.UserAccessPlugin
 }
 
 // Replicas of a service.
