@@ -107,7 +107,7 @@ func TestJiraFaults(t *testing.T) {
 		latency = 2 * time.Second
 	}
 	faults := jirasim.Faults{
-		Latency: latency, ErrorRate: 0.3, RateLimit: 150, RetryAfter: time.Second, ReadLag: time.Second,
+		Latency: latency, ErrorRate: 0.3, RateLimit: 40, RetryAfter: time.Second, ReadLag: time.Second,
 		WebhookDuplicateRate: 0.2, WebhookReorderRate: 0.2, WebhookDropRate: 0.1,
 	}
 	if err := s.Jira.SetFaults(faults); err != nil {
@@ -167,5 +167,18 @@ func TestTeleportFaults(t *testing.T) {
 		})
 	}})
 	t.Logf("teleport faults: %d watch drops, %d refusals of %s, %d identity rotations", drops.Load(), refusals.Load(), refuse, rotations.Load())
+	mustCheck(t, c)
+}
+
+// Jira's read-after-write lag alone: a card approved on the board is read
+// back as still Pending when Teleport's resolution comes back, for a few
+// seconds. The resolution must still end with one transition and one
+// comment, and nothing may be dead-lettered (no permanent error happened).
+func TestJiraReadLagAfterBoardMove(t *testing.T) {
+	s := harness.Start(t, bin, harness.Options{})
+	if err := s.Jira.SetFaults(jirasim.Faults{ReadLag: 3 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	_, c := mixed(t, s, play{n: 10})
 	mustCheck(t, c)
 }
