@@ -106,6 +106,7 @@ func Start(tb testing.TB, bin Binaries, opts Options) *Stack {
 	}
 	s.Jira.SetWebhookURLs(urls)
 	tb.Cleanup(s.StopAll)
+	tb.Cleanup(s.dumpLogsOnFailure)
 	// A fresh cluster elects its JetStream meta leader first.
 	if err := Eventually(context.Background(), time.Minute, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -185,6 +186,29 @@ func (s *Stack) env(svc Service, addr string) []string {
 	}
 	env = append(env, s.opts.Env...)
 	return append(env, s.opts.ServiceEnv[svc]...)
+}
+
+// dumpLogsOnFailure shows the end of every log of a failed test, and
+// copies the logs to $E2E_KEEP_LOGS/<test> when that is set.
+func (s *Stack) dumpLogsOnFailure() {
+	if keep := os.Getenv("E2E_KEEP_LOGS"); keep != "" {
+		dst := filepath.Join(keep, strings.ReplaceAll(s.TB.Name(), "/", "_"))
+		if err := os.MkdirAll(dst, 0o700); err == nil {
+			entries, _ := os.ReadDir(s.LogDir)
+			for _, e := range entries {
+				if b, err := os.ReadFile(filepath.Join(s.LogDir, e.Name())); err == nil {
+					_ = os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600)
+				}
+			}
+		}
+	}
+	if !s.TB.Failed() {
+		return
+	}
+	entries, _ := os.ReadDir(s.LogDir)
+	for _, e := range entries {
+		s.TB.Logf("--- last lines of %s:\n%s", e.Name(), Tail(filepath.Join(s.LogDir, e.Name()), 15))
+	}
 }
 
 // TeleportUser is the identity the teleport-bridge runs as.
