@@ -64,6 +64,7 @@ func mixed(t *testing.T, s *harness.Stack, p play) (*harness.Driver, *harness.Ch
 	t.Helper()
 	ctx := t.Context()
 	drv := harness.NewDriver(s)
+	drv.Progress = func(m string) { t.Logf("%s: %s", time.Now().Format(time.TimeOnly), m) }
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	chaosDone := make(chan struct{})
 	go func() {

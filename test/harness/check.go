@@ -107,8 +107,17 @@ func (r Report) Err() error {
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("%d requests, %d issues, %d comments, %d transitions, %d board moves, %d decisions (%d applied), %d dead letters, %d problems",
-		r.Requests, r.Issues, r.Comments, r.Transitions, r.Moves, r.Decisions, r.DecisionsApplied, r.DeadLetters, len(r.Problems))
+	dup, lost := 0, 0
+	for _, p := range r.Problems {
+		switch {
+		case strings.HasPrefix(p.Kind, "duplicate-") || p.Kind == "double-decision":
+			dup++
+		case p.Kind == "lost":
+			lost++
+		}
+	}
+	return fmt.Sprintf("%d requests, %d issues, %d comments, %d transitions, %d board moves, %d decisions (%d applied), %d dead letters; duplicates found %d, lost %d, %d problems in all",
+		r.Requests, r.Issues, r.Comments, r.Transitions, r.Moves, r.Decisions, r.DecisionsApplied, r.DeadLetters, dup, lost, len(r.Problems))
 }
 
 // Checker checks DESIGN.md §5 over the final state of Jira, Teleport and

@@ -17,6 +17,8 @@ type Driver struct {
 	S *Stack
 	// Reviewer is the Jira account that moves cards (default alice).
 	Reviewer string
+	// Progress, when set, is told every 30s what a wait is still waiting for.
+	Progress func(string)
 
 	mu     sync.Mutex
 	expect map[string]Expect
@@ -156,21 +158,31 @@ func (d *Driver) Decide(i int, id string) error {
 // Teleport and in Jira (status and resolution comment).
 func (d *Driver) WaitOutcomes(ctx context.Context, timeout time.Duration) error {
 	bot := d.S.Jira.Bot().AccountID
+	lastReport := time.Now()
 	return Eventually(ctx, timeout, func() error {
-		byReq := d.issuesByRequest()
-		behind := 0
-		var example string
-		for id, want := range d.Expectations() {
-			if err := d.reached(id, want, byReq, bot); err != nil {
-				behind++
-				example = err.Error()
-			}
+		err := d.behind(bot)
+		if err != nil && d.Progress != nil && time.Since(lastReport) > 30*time.Second {
+			lastReport = time.Now()
+			d.Progress("still waiting: " + err.Error())
 		}
-		if behind > 0 {
-			return fmt.Errorf("%d requests not at their end yet (e.g. %s)", behind, example)
-		}
-		return nil
+		return err
 	})
+}
+
+func (d *Driver) behind(bot string) error {
+	byReq := d.issuesByRequest()
+	behind := 0
+	var example string
+	for id, want := range d.Expectations() {
+		if err := d.reached(id, want, byReq, bot); err != nil {
+			behind++
+			example = err.Error()
+		}
+	}
+	if behind > 0 {
+		return fmt.Errorf("%d requests not at their end yet (e.g. %s)", behind, example)
+	}
+	return nil
 }
 
 func (d *Driver) reached(id string, want Expect, byReq map[string]jirasim.Issue, bot string) error {
