@@ -113,7 +113,7 @@ func TestJiraFaults(t *testing.T) {
 	if err := s.Jira.SetFaults(faults); err != nil {
 		t.Fatal(err)
 	}
-	_, c := mixed(t, s, play{n: size(60, 500), wait: time.Duration(size(10, 40)) * time.Minute})
+	_, c := mixed(t, s, play{n: size(60, 300), wait: time.Duration(size(10, 40)) * time.Minute})
 	if err := s.Jira.SetFaults(jirasim.Faults{}); err != nil {
 		t.Fatal(err)
 	}
