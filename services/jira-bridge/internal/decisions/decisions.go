@@ -14,7 +14,6 @@ package decisions
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -281,10 +280,7 @@ func (d *Decider) HandleOutcome(ctx context.Context, o *events.DecisionOutcome, 
 	}
 	if strings.EqualFold(is.Status, dec.Status) {
 		if err := d.jira.TransitionTo(ctx, e.IssueID, back, ""); err != nil {
-			if errors.Is(err, jira.ErrNoTransition) {
-				return bus.Permanent(fmt.Errorf("move %s back to %q: %w", e.IssueKey, back, err))
-			}
-			return jira.Classify(err)
+			return jira.ClassifyTransition(fmt.Errorf("move %s back to %q: %w", e.IssueKey, back, err))
 		}
 		d.metrics.Transitions.WithLabelValues(back).Inc()
 		log.Info().Str("status", back).Msg("moved issue back after a rejected decision")

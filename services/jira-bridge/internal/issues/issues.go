@@ -15,7 +15,6 @@ package issues
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -398,10 +397,7 @@ func (l *Linker) transitionOnce(ctx context.Context, e projection.Entry, ref eve
 	}
 	if !strings.EqualFold(is.Status, status) {
 		if err := l.jira.TransitionTo(ctx, ref.ID, status, ""); err != nil {
-			if errors.Is(err, jira.ErrNoTransition) {
-				return e, bus.Permanent(fmt.Errorf("move %s to %q: %w; add that transition to the workflow or set the status names (JIRA_BRIDGE_STATUS_*)", ref.Key, status, err))
-			}
-			return e, jira.Classify(fmt.Errorf("move %s to %q: %w", ref.Key, status, err))
+			return e, jira.ClassifyTransition(fmt.Errorf("move %s from %q to %q: %w (if the workflow lacks this transition, add it or set the status names JIRA_BRIDGE_STATUS_*)", ref.Key, from, status, err))
 		}
 		l.metrics.Transitions.WithLabelValues(status).Inc()
 		log.Info().Str("from", from).Str("status", status).Msg("moved issue")

@@ -136,6 +136,19 @@ func Classify(err error) error {
 	return bus.Transient(err)
 }
 
+// ClassifyTransition marks a failed transition for the consume loop. Jira
+// Cloud's reads lag its writes by seconds: a transition chosen from a stale
+// status is refused with 400 (or 409), or is missing from the list. Those
+// are retried after a short delay — the redelivery re-reads the issue and
+// finds the move done — and a workflow that really lacks the transition is
+// dead-lettered after the consumer's MaxAttempts, with Jira's text.
+func ClassifyTransition(err error) error {
+	if errors.Is(err, ErrNoTransition) || IsStatus(err, http.StatusBadRequest) || IsStatus(err, http.StatusConflict) {
+		return bus.RetryAfter(err, 2*time.Second)
+	}
+	return Classify(err)
+}
+
 // do sends one call through go-jira and decodes a 2xx JSON answer into out.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	req, err := c.gj.NewRequestWithContext(ctx, method, path, body)
