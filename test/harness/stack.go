@@ -111,8 +111,18 @@ func Start(tb testing.TB, bin Binaries, opts Options) *Stack {
 	if err := Eventually(context.Background(), time.Minute, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := s.JetStream().AccountInfo(ctx)
-		return err
+		if _, err := s.JetStream().AccountInfo(ctx); err != nil {
+			return err
+		}
+		if opts.NATSNodes == 1 {
+			return nil
+		}
+		// Every peer known: an R3 stream can be placed.
+		probe := jetstream.StreamConfig{Name: "HARNESS_PROBE", Subjects: []string{"harness.probe"}, Replicas: opts.NATSNodes, Storage: jetstream.MemoryStorage}
+		if _, err := s.JetStream().CreateStream(ctx, probe); err != nil {
+			return err
+		}
+		return s.JetStream().DeleteStream(ctx, probe.Name)
 	}); err != nil {
 		tb.Fatalf("JetStream not available: %v", err)
 	}
