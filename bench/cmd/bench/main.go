@@ -278,7 +278,7 @@ func runLayout(o options, layout string, first bool, dir string, lr *LayoutResul
 			})
 			reps = append(reps, rep)
 			lr.P6Burst = append(lr.P6Burst, usage)
-			logf("P3 instant rep %d: %d requests in %.2fs = %.0f req/s (settled %.2fs), missing %d, duplicates %d", r+1, rep.Requests, rep.Seconds, rep.RequestsPerSec, rep.SettledSeconds, rep.Missing, rep.Duplicates)
+			logf("P3 instant rep %d: %d requests in %.2fs = %.0f req/s (50%% at %.2fs, 99%% at %.2fs, settled %.2fs), missing %d, duplicates %d", r+1, rep.Requests, rep.Seconds, rep.RequestsPerSec, rep.Seconds50, rep.Seconds99, rep.SettledSeconds, rep.Missing, rep.Duplicates)
 			for _, u := range usage {
 				logf("P6 burst %-16s cpu %5.1f%%  peak rss %6.1f MiB", u.Process, u.CPUPercent, u.PeakRSSMiB)
 			}

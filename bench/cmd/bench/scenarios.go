@@ -201,6 +201,8 @@ type P3Rep struct {
 	Requests       int     `json:"requests"`
 	CreateSeconds  float64 `json:"create_seconds"` // creating the requests in the emulator
 	Seconds        float64 `json:"seconds"`        // first create → last issue
+	Seconds50      float64 `json:"seconds_to_50pct"`
+	Seconds99      float64 `json:"seconds_to_99pct"`
 	RequestsPerSec float64 `json:"requests_per_sec"`
 	SettledSeconds float64 `json:"settled_seconds"` // until the last Jira call (all in Pending)
 	Issues         int     `json:"issues"`          // issues for the burst's requests
@@ -224,6 +226,7 @@ type P3Result struct {
 	Reps           []P3Rep `json:"reps"`
 	RequestsPerSec Agg     `json:"requests_per_sec"`
 	Seconds        Agg     `json:"seconds"`
+	Seconds99      Agg     `json:"seconds_to_99pct"`
 	SettledSeconds Agg     `json:"settled_seconds"`
 	ShareOfLimit   *Agg    `json:"share_of_limit,omitempty"`
 	SettledShare   *Agg    `json:"settled_share_of_limit,omitempty"`
@@ -233,16 +236,17 @@ type P3Result struct {
 
 func aggP3(cmd string, reps []P3Rep) *P3Result {
 	r := &P3Result{Command: cmd, Reps: reps}
-	var rps, secs, settled, share, sshare []float64
+	var rps, secs, settled, share, sshare, s99 []float64
 	for _, p := range reps {
 		rps, secs, settled = append(rps, p.RequestsPerSec), append(secs, p.Seconds), append(settled, p.SettledSeconds)
+		s99 = append(s99, p.Seconds99)
 		if p.RateLimit > 0 {
 			share, sshare = append(share, p.ShareOfLimit), append(sshare, p.SettledShare)
 		}
 		r.Lost += p.Missing
 		r.Duplicates += p.Duplicates
 	}
-	r.RequestsPerSec, r.Seconds, r.SettledSeconds = agg(rps), agg(secs), agg(settled)
+	r.RequestsPerSec, r.Seconds, r.SettledSeconds, r.Seconds99 = agg(rps), agg(secs), agg(settled), agg(s99)
 	if len(share) > 0 {
 		a := agg(share)
 		r.ShareOfLimit = &a
@@ -305,12 +309,20 @@ wait:
 			break wait
 		}
 	}
-	// The exact time of the last create, from the tap.
+	// The exact time of the last create, from the tap, and of the 50th
+	// and 99th percentile (a straggler shows as a gap between p99 and all).
 	var lastCreate time.Time
+	var at []time.Duration
 	for _, id := range ids {
-		if ci, ok := w.tap.Created(id); ok && ci.At.After(lastCreate) {
-			lastCreate = ci.At
+		if ci, ok := w.tap.Created(id); ok {
+			at = append(at, ci.At.Sub(t0))
+			if ci.At.After(lastCreate) {
+				lastCreate = ci.At
+			}
 		}
+	}
+	if d := distOf(at); d.N > 0 {
+		rep.Seconds50, rep.Seconds99 = d.P50/1000, d.P99/1000
 	}
 	if !rep.TimedOut && !lastCreate.IsZero() {
 		tDone = lastCreate
