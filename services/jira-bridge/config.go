@@ -34,6 +34,7 @@ type Config struct {
 	StatusExpired  string `split_words:"true" default:"Expired" desc:"Status of requests that expired while pending."`
 	StatusPromoted string `split_words:"true" default:"Promoted" desc:"Status of requests promoted to an access list."`
 
+	RebuildProjection bool          `split_words:"true" default:"false" desc:"Merge the request-issues projection with the JIRA stream's issue and decision events at start. It is rebuilt automatically when the bucket is empty."`
 	ReconcileInterval time.Duration `split_words:"true" default:"5m" desc:"How often open issues are compared with the projection to catch lost webhooks (0 disables)."`
 	ReconcileWindow   time.Duration `split_words:"true" default:"1h" desc:"The reconciler examines issues updated within this window."`
 	ConfirmWindow     time.Duration `split_words:"true" default:"2m" desc:"How long the status of an unsigned webhook is re-checked through the API (Jira read lag) before it is dropped."`

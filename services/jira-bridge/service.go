@@ -93,6 +93,21 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	store := &projection.Store{KV: kv}
+	// The bucket is a projection of the JIRA stream: rebuild it when it was
+	// lost (or when asked), so that nothing the bridge did is done again.
+	empty, err := store.Empty(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("request-issues: %w", err)
+	}
+	if empty || cfg.RebuildProjection {
+		start := time.Now()
+		read, written, err := store.Rebuild(ctx, deps.Bus.JS)
+		if err != nil {
+			return nil, err
+		}
+		log.Info().Int("events", read).Int("entries", written).Dur("took", time.Since(start)).Bool("bucket_was_empty", empty).
+			Msg("request-issues projection rebuilt from the JIRA stream")
+	}
 	pub := publisher{deps.Bus}
 	statuses := issues.Statuses{Pending: cfg.StatusPending, Approved: cfg.StatusApproved, Denied: cfg.StatusDenied, Expired: cfg.StatusExpired, Promoted: cfg.StatusPromoted}
 	s := &Service{cfg: cfg, log: log, jira: jc}
