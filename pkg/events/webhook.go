@@ -101,12 +101,9 @@ func (w *Webhook) Validate() error {
 	if len(w.Body) > MaxWebhookBody {
 		return fmt.Errorf("body: %d bytes, over %d", len(w.Body), MaxWebhookBody)
 	}
-	if !json.Valid(w.Body) {
-		return fmt.Errorf("body: is not JSON")
-	}
-	canonical, err := canonicalJSON(w.Body)
+	canonical, err := canonicalJSON(w.Body) // also checks that it is JSON
 	if err != nil {
-		return fmt.Errorf("body: %w", err)
+		return fmt.Errorf("body: is not JSON: %w", err)
 	}
 	sum := sha256.Sum256(canonical)
 	if hex.EncodeToString(sum[:]) != w.BodySHA256 {
