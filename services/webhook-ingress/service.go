@@ -62,7 +62,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if deps.Bus == nil {
 		return nil, errors.New("webhook-ingress: no NATS connection (Deps.Bus)")
 	}
-	log := deps.Log.With().Str("component", "webhook-ingress").Logger()
+	log := deps.Log // its main or the all-in-one names the service in every line
 	if deps.Ops == nil {
 		deps.Ops = ops.New(log)
 	}

@@ -270,3 +270,52 @@ func TestClassifyTransitionRetriesWhatAStaleReadCauses(t *testing.T) {
 		t.Errorf("403: kind %v, want permanent", bus.KindOf(got))
 	}
 }
+
+// After a 429 with Retry-After, no call of the process is sent before the
+// delay ends: a call started meanwhile waits instead of spending a request
+// of the budget to be refused again.
+func TestRateLimitHoldsEveryCall(t *testing.T) {
+	s := jirasim.Start(t, jirasim.Options{})
+	c, _ := newClient(t, s, 10)
+	if err := s.SetFaults(jirasim.Faults{RateLimit: 1, RetryAfter: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s.ResetRequests()
+	first := make(chan error, 1)
+	go func() {
+		// Two creates in a row over a 1/s limit: the second meets a 429.
+		for i := range 2 {
+			if _, err := c.CreateIssue(ctx, createFields(fmt.Sprintf("first %d", i)), nil); err != nil {
+				first <- err
+				return
+			}
+		}
+		first <- nil
+	}()
+	var limitedAt time.Time
+	deadline := time.Now().Add(10 * time.Second)
+	for limitedAt.IsZero() {
+		for _, r := range s.Requests() {
+			if r.Status == http.StatusTooManyRequests {
+				limitedAt = r.Time
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the emulator never answered 429: the test proves nothing")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := c.CreateIssue(ctx, createFields("started during the hold"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range s.Requests() {
+		if r.Time.After(limitedAt) && r.Time.Sub(limitedAt) < 900*time.Millisecond {
+			t.Fatalf("a call reached Jira %v after a 429 with Retry-After: 1", r.Time.Sub(limitedAt))
+		}
+	}
+}

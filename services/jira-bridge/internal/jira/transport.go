@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/metrics"
@@ -44,6 +45,30 @@ type transport struct {
 	metrics *metrics.Metrics
 	sleep   func(ctx context.Context, d time.Duration) error
 	timeout time.Duration // per attempt
+	hold    holdGate
+}
+
+// holdGate makes every call of the process wait out a rate limit: after a
+// 429 or 503 with a server-given delay, no call is sent before it ends, so
+// that the calls in flight do not each spend a request of the budget only to
+// be refused again.
+type holdGate struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (h *holdGate) extend(until time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if until.After(h.until) {
+		h.until = until
+	}
+}
+
+func (h *holdGate) remaining(now time.Time) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.until.Sub(now)
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -65,6 +90,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r.ContentLength = int64(len(body))
 		}
 		t.auth(r)
+		if wait := t.hold.remaining(time.Now()); wait > 0 {
+			if err := t.sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+		}
 		resp, err := t.once(r)
 		code := 0
 		if resp != nil {
@@ -138,6 +168,9 @@ func (t *transport) classify(method, path string, resp *http.Response, err error
 	case c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable:
 		// Jira did not process the call: safe to repeat, even a POST.
 		if d, ok := ServerDelay(resp.Header, time.Now()); ok {
+			if t.policy.MaxWait <= 0 || d <= t.policy.MaxWait {
+				t.hold.extend(time.Now().Add(d))
+			}
 			return d, strconv.Itoa(c), true
 		}
 		return t.backoff(attempt), strconv.Itoa(c), true
