@@ -71,12 +71,6 @@ func jiraWrites(s *harness.Stack) (int, []string) {
 // Scenario 6: stop the jira-bridge, wipe its projection and replay its
 // consumers from the start of the log: the projection comes back the same,
 // Jira is not written to, and the rebuilt projection keeps working.
-//
-// Fails today: with no entry in request-issues, Linker.LinkIssue
-// (services/jira-bridge/internal/issues/issues.go) claims and creates a new
-// issue without looking the request's label up (the lookup only runs for
-// an unfinished claim), so the replay creates a second issue for every
-// request, and board moves of the old issues are then rejected as forged.
 func TestReplayRebuildsProjection(t *testing.T) {
 	ctx := t.Context()
 	s := harness.Start(t, bin, harness.Options{Replicas: map[harness.Service]int{harness.JiraBridge: 2}})
