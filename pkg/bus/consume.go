@@ -311,9 +311,16 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jets
 }
 
 func (c *Consumer) ack(msg jetstream.Msg, log zerolog.Logger) {
-	ctx, cancel := c.bus.apiContext(context.Background())
-	defer cancel()
-	if err := msg.DoubleAck(ctx); err != nil {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		ctx, cancel := c.bus.apiContext(context.Background())
+		err = msg.DoubleAck(ctx)
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			return
+		}
+	}
+	if err != nil {
 		// The handler's effects are recorded in the lease; a redelivery is
 		// recognised as a duplicate.
 		log.Warn().Err(err).Msg("ack not confirmed")
@@ -475,34 +482,52 @@ func (c *Consumer) extend(ctx context.Context, key string) {
 
 // modifyLease is a compare-and-swap loop; modify may be called more than once.
 func (c *Consumer) modifyLease(ctx context.Context, key string, modify func(*lease)) {
-	for attempt := 0; attempt < 20; attempt++ {
-		actx, cancel := c.bus.apiContext(ctx)
-		entry, err := c.leases.Get(actx, key)
-		if err != nil {
-			cancel()
-			c.log.Warn().Err(err).Str("lease", key).Msg("read lease")
-			return
-		}
-		var l lease
-		_ = json.Unmarshal(entry.Value(), &l)
-		before := l
-		modify(&l)
-		if l == before {
-			cancel()
-			return
-		}
-		b, _ := json.Marshal(l)
-		_, err = c.leases.Update(actx, key, b, entry.Revision())
-		cancel()
+	// Transient errors (a leader change on a replicated bucket answers "no
+	// response from stream" for a moment) are retried for a few seconds:
+	// a lost release would hold back the next events of the subject until
+	// the lease expires.
+	const patience = 5 * time.Second
+	deadline := time.Now().Add(patience)
+	wait := 20 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := c.tryModifyLease(ctx, key, modify)
 		if err == nil {
 			return
 		}
-		if !isCASConflict(err) {
-			c.log.Warn().Err(err).Str("lease", key).Msg("update lease")
+		if attempt >= 50 || time.Now().After(deadline) || ctx.Err() != nil {
+			c.log.Warn().Err(err).Str("lease", key).Msg("update lease: giving up; the lease expires after the ack wait")
 			return
 		}
+		if !isCASConflict(err) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			wait = min(wait*2, time.Second)
+		}
 	}
-	c.log.Warn().Str("lease", key).Msg("update lease: too many conflicts")
+}
+
+// tryModifyLease is one read-modify-compare-and-swap of the lease.
+func (c *Consumer) tryModifyLease(ctx context.Context, key string, modify func(*lease)) error {
+	actx, cancel := c.bus.apiContext(ctx)
+	defer cancel()
+	entry, err := c.leases.Get(actx, key)
+	if err != nil {
+		return fmt.Errorf("read lease: %w", err)
+	}
+	var l lease
+	_ = json.Unmarshal(entry.Value(), &l)
+	before := l
+	modify(&l)
+	if l == before {
+		return nil
+	}
+	b, _ := json.Marshal(l)
+	if _, err := c.leases.Update(actx, key, b, entry.Revision()); err != nil {
+		return err
+	}
+	return nil
 }
 
 func isCASConflict(err error) bool {

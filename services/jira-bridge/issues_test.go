@@ -390,3 +390,30 @@ func TestReplicaDyingAfterCreateIsTakenOverWithoutDuplicate(t *testing.T) {
 		t.Fatalf("issues_adopted_total = %v, want 1 (found by label)", got)
 	}
 }
+
+// An expiry never moves a card out of a final status: a reviewer denied it
+// on the board, and the request vanished from Teleport before the bridge
+// saw its resolution.
+func TestExpiryLeavesAFinalCardAlone(t *testing.T) {
+	e := newEnv(t, jirasim.Options{})
+	e.start(e.config(), "bridge")
+	r := request("gus", "admin")
+	e.publish(events.NewRequestCreated(r), 1)
+	is := e.issueOf(r.ID, "Pending")
+	reviewer := e.jira.Users()[1].AccountID
+	if err := e.jira.Move(is.Key, "Denied", reviewer, "Reason: not today"); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(events.NewRequestExpired(r), 1)
+	eventually(t, 10*time.Second, "the expiry handled", func() bool {
+		return pendingCount(t, e, "jira-bridge-requests") == 0
+	})
+	if got, _ := e.jira.Issue(is.Key); got.Status != "Denied" {
+		t.Fatalf("the expiry moved the denied card to %s", got.Status)
+	}
+	for _, c := range e.jira.Comments(is.Key) {
+		if strings.Contains(c.Body, "expired") {
+			t.Fatalf("an expiry comment on a card already final: %q", c.Body)
+		}
+	}
+}

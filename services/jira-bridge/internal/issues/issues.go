@@ -158,6 +158,21 @@ func (l *Linker) ApplyRequest(ctx context.Context, ev *events.RequestEvent, log 
 		if l.cfg.Statuses.Terminal(e.Status) {
 			return nil
 		}
+		// The card may have been moved to a final status on the board (a
+		// decision whose resolution the expiry overtook, or a bridge that
+		// saw the request vanish before seeing it resolved): an expiry
+		// never moves a card out of a final status.
+		if !e.HasApplied("expired") {
+			is, err := l.jira.GetIssue(ctx, ref.ID, nil, false)
+			if err != nil {
+				return jira.Classify(err)
+			}
+			if l.cfg.Statuses.Terminal(is.Status) {
+				log.Info().Str("status", is.Status).Msg("request expired, but its issue is already final; leaving it")
+				_, err = l.store.MarkApplied(ctx, e.RequestID, "", is.Status)
+				return err
+			}
+		}
 		if e, err = l.commentOnce(ctx, e, ref, "expired", ExpiryComment(r), log); err != nil {
 			return err
 		}
