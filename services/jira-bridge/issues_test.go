@@ -417,3 +417,24 @@ func TestExpiryLeavesAFinalCardAlone(t *testing.T) {
 		}
 	}
 }
+
+// A resolution read from Teleport moves a card out of Expired: the expiry
+// was inferred (the request vanished from a listing), the resolution is
+// Teleport's word.
+func TestResolutionOverridesAnInferredExpiry(t *testing.T) {
+	e := newEnv(t, jirasim.Options{})
+	e.start(e.config(), "bridge")
+	r := request("hal", "admin")
+	e.publish(events.NewRequestCreated(r), 1)
+	e.issueOf(r.ID, "Pending")
+	e.publish(events.NewRequestExpired(r), 1)
+	e.issueOf(r.ID, "Expired")
+	e.publish(events.NewRequestResolved(resolved(r, events.StateApproved, "approved after all")), 1)
+	is := e.issueOf(r.ID, "Approved")
+	eventually(t, 10*time.Second, "all events handled", func() bool {
+		return pendingCount(t, e, "jira-bridge-requests") == 0
+	})
+	if got, _ := e.jira.Issue(is.Key); got.Status != "Approved" {
+		t.Fatalf("card in %s, want Approved", got.Status)
+	}
+}

@@ -396,7 +396,11 @@ func (l *Linker) transitionOnce(ctx context.Context, e projection.Entry, ref eve
 	if e.HasApplied(tcause) || strings.EqualFold(e.Status, status) {
 		return e, nil
 	}
-	if l.cfg.Statuses.Terminal(e.Status) {
+	// A final status is kept — except Expired before a resolution: an expiry
+	// is inferred (the request vanished from a listing), a resolution is
+	// Teleport's word, and the card must show it.
+	overrideExpiry := strings.HasPrefix(cause, "resolved:") && strings.EqualFold(e.Status, l.cfg.Statuses.Expired)
+	if l.cfg.Statuses.Terminal(e.Status) && !overrideExpiry {
 		log.Debug().Str("status", e.Status).Str("wanted", status).Msg("issue already final; not moving it")
 		return e, nil
 	}

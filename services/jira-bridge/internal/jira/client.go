@@ -194,7 +194,11 @@ func errorText(raw []byte) string {
 	}
 	if json.Unmarshal(raw, &e) == nil {
 		var parts []string
-		parts = append(parts, e.ErrorMessages...)
+		for _, m := range e.ErrorMessages {
+			if m = strings.TrimSpace(m); m != "" {
+				parts = append(parts, m)
+			}
+		}
 		for _, k := range slices.Sorted(maps.Keys(e.Errors)) {
 			parts = append(parts, k+": "+e.Errors[k])
 		}

@@ -15,6 +15,7 @@ func FuzzErrorText(f *testing.F) {
 		`{"errorMessages":[],"errors":{"summary":"too long","customfield_10050":"not on screen"}}`,
 		`{"message":"Client must be authenticated"}`,
 		`<html>502 Bad Gateway</html>`, ``, "\xff\xfe",
+		`{"errorMessAges":[""]}`, // found by the fuzzer: an empty message made an empty text
 	} {
 		f.Add([]byte(s))
 	}
