@@ -36,6 +36,7 @@ type Config struct {
 	TlsCert         string        `split_words:"true" desc:"PEM client certificate for mutual TLS."`
 	TlsKey          string        `split_words:"true" desc:"PEM client key for mutual TLS."`
 	APITimeout      time.Duration `split_words:"true" default:"5s" desc:"Timeout of every JetStream API call and publish."`
+	DeclareTimeout  time.Duration `split_words:"true" default:"1m" desc:"How long start-up retries declaring streams, buckets and consumers while JetStream is unavailable (a cluster electing leaders)."`
 	Replicas        int           `split_words:"true" default:"1" desc:"Replicas of the streams and buckets a service declares (3 on a cluster)."`
 	DuplicateWindow time.Duration `split_words:"true" default:"2h" desc:"JetStream duplicate window: a republished event id within it is dropped."`
 	MaxAge          time.Duration `split_words:"true" default:"720h" desc:"How long streams keep events (the log can be replayed within it)."`

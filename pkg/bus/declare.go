@@ -2,18 +2,75 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// declare runs one declaration, retrying it while JetStream is only
+// momentarily unable to answer: a cluster electing its meta leader or a
+// stream leader ("no suitable peers for placement", "JetStream system
+// temporarily unavailable", no responders, a timed-out call). A service
+// that starts with the cluster, or during a node's restart, then waits for
+// it instead of exiting. Other errors (bad settings, permissions) return at
+// once, and the last error returns after DeclareTimeout.
+func (b *Bus) declare(ctx context.Context, what string, do func(ctx context.Context) error) error {
+	deadline := time.Now().Add(orDefault(b.cfg.DeclareTimeout, time.Minute))
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := b.apiContext(ctx)
+		err := do(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !unavailable(err) || time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("declare %s: %w", what, err)
+		}
+		b.log.Warn().Err(err).Str("declare", what).Int("attempt", attempt).
+			Msg("JetStream not available yet; retrying the declaration")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("declare %s: %w", what, ctx.Err())
+		case <-time.After(wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+// unavailable reports whether a JetStream API error means "not now" rather
+// than "not this way".
+func unavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case 10005, // no suitable peers for placement (peers not known yet)
+		10008, // JetStream system temporarily unavailable
+		10009, // JetStream cluster can not handle request (no leader)
+		10118, // stream is offline
+		10119, // consumer is offline
+		10194, // stream is offline: reason
+		10195: // consumer is offline: reason
+		return true
+	}
+	return apiErr.Code == 503
+}
 
 // EnsureStream creates the stream or updates its settings; it never purges
 // messages or touches consumers, so running it twice changes nothing.
 func (b *Bus) EnsureStream(ctx context.Context, spec events.StreamSpec) (jetstream.Stream, error) {
-	ctx, cancel := b.apiContext(ctx)
-	defer cancel()
 	cfg := jetstream.StreamConfig{
 		Name:        spec.Name,
 		Subjects:    spec.Subjects,
@@ -25,29 +82,30 @@ func (b *Bus) EnsureStream(ctx context.Context, spec events.StreamSpec) (jetstre
 		AllowDirect: true, // fast per-subject reads for the ordering guard
 		Discard:     jetstream.DiscardOld,
 	}
-	s, err := b.JS.CreateOrUpdateStream(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("declare stream %s: %w", spec.Name, err)
-	}
-	return s, nil
+	var s jetstream.Stream
+	err := b.declare(ctx, "stream "+spec.Name, func(ctx context.Context) (err error) {
+		s, err = b.JS.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	return s, err
 }
 
 // EnsureKV creates the bucket or updates its settings, keeping its content.
 func (b *Bus) EnsureKV(ctx context.Context, bucket, description string, ttl time.Duration) (jetstream.KeyValue, error) {
-	ctx, cancel := b.apiContext(ctx)
-	defer cancel()
-	kv, err := b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: description,
 		History:     1,
 		TTL:         ttl,
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(b.cfg.Replicas, 1),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("declare key-value bucket %s: %w", bucket, err)
 	}
-	return kv, nil
+	var kv jetstream.KeyValue
+	err := b.declare(ctx, "key-value bucket "+bucket, func(ctx context.Context) (err error) {
+		kv, err = b.JS.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
+	})
+	return kv, err
 }
 
 // ConsumerSpec declares one durable pull consumer and how it is consumed.
@@ -96,9 +154,7 @@ func (s ConsumerSpec) maxDeliver() int { return s.MaxAttempts * 5 }
 // stopped.
 func (b *Bus) EnsureConsumer(ctx context.Context, spec ConsumerSpec) (jetstream.Consumer, error) {
 	spec = spec.withDefaults()
-	ctx, cancel := b.apiContext(ctx)
-	defer cancel()
-	c, err := b.JS.CreateOrUpdateConsumer(ctx, spec.Stream, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:        spec.Durable,
 		FilterSubjects: spec.FilterSubjects,
 		AckPolicy:      jetstream.AckExplicitPolicy,
@@ -106,11 +162,13 @@ func (b *Bus) EnsureConsumer(ctx context.Context, spec ConsumerSpec) (jetstream.
 		AckWait:        spec.AckWait,
 		MaxDeliver:     spec.maxDeliver(),
 		MaxAckPending:  max(spec.Concurrency*4, 256),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("declare consumer %s on %s: %w", spec.Durable, spec.Stream, err)
 	}
-	return c, nil
+	var c jetstream.Consumer
+	err := b.declare(ctx, "consumer "+spec.Durable+" on "+spec.Stream, func(ctx context.Context) (err error) {
+		c, err = b.JS.CreateOrUpdateConsumer(ctx, spec.Stream, cfg)
+		return err
+	})
+	return c, err
 }
 
 func orDefault(d, def time.Duration) time.Duration {

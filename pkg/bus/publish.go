@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,11 +25,33 @@ func (b *Bus) Publish(ctx context.Context, env events.Envelope) (*jetstream.PubA
 	msg.Header.Set(events.HeaderType, string(env.Type))
 	ctx, cancel := b.apiContext(ctx)
 	defer cancel()
-	ack, err := b.JS.PublishMsg(ctx, msg)
-	if err != nil {
-		return nil, fmt.Errorf("publish %s to %s: %w", env.Type, env.Subject, err)
+	wait := 20 * time.Millisecond
+	for {
+		ack, err := b.JS.PublishMsg(ctx, msg)
+		if err == nil {
+			return ack, nil
+		}
+		// On a replicated stream, another replica publishing the same
+		// event at the same moment gets "duplicate message id is in
+		// process": ask again once that publish has been decided.
+		if !isDuplicateInProcess(err) || ctx.Err() != nil {
+			return nil, fmt.Errorf("publish %s to %s: %w", env.Type, env.Subject, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("publish %s to %s: %w", env.Type, env.Subject, err)
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 500*time.Millisecond)
 	}
-	return ack, nil
+}
+
+// errCodeDuplicateInProcess is JetStream's JSStreamDuplicateMessageConflict.
+const errCodeDuplicateInProcess = 10158
+
+func isDuplicateInProcess(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeDuplicateInProcess
 }
 
 // PublishEvent wraps a payload in an envelope from source and publishes it.
