@@ -74,6 +74,11 @@ type Consumer struct {
 	owner   string
 
 	leaseTTL time.Duration
+	// opTimeout bounds one lease, ack or lookup call. It is shorter than
+	// the API timeout: a request in flight when its server dies is never
+	// answered, and waiting the full API timeout for it would hold the
+	// subject back; the call is retried on another server instead.
+	opTimeout time.Duration
 
 	mu     sync.Mutex
 	queues map[string][]jetstream.Msg
@@ -108,10 +113,11 @@ func (b *Bus) NewConsumer(ctx context.Context, spec ConsumerSpec, h Handler, m *
 	}
 	return &Consumer{
 		bus: b, spec: spec, cons: cons, stream: stream, leases: leases, handler: h, metrics: m,
-		log:      b.log.With().Str("consumer", spec.Durable).Logger(),
-		owner:    instanceID(),
-		leaseTTL: max(spec.AckWait, 5*time.Second),
-		queues:   map[string][]jetstream.Msg{},
+		log:       b.log.With().Str("consumer", spec.Durable).Logger(),
+		owner:     instanceID(),
+		leaseTTL:  max(spec.AckWait, 5*time.Second),
+		opTimeout: min(b.cfg.APITimeout, 2*time.Second),
+		queues:    map[string][]jetstream.Msg{},
 	}, nil
 }
 
@@ -310,21 +316,32 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jets
 	}
 }
 
+// ack acknowledges msg and waits for the server to confirm, retrying
+// through a leader change until the ack wait has passed (the message is
+// redelivered then anyway).
 func (c *Consumer) ack(msg jetstream.Msg, log zerolog.Logger) {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		ctx, cancel := c.bus.apiContext(context.Background())
-		err = msg.DoubleAck(ctx)
+	deadline := time.Now().Add(c.spec.AckWait)
+	wait := 50 * time.Millisecond
+	for {
+		ctx, cancel := c.opContext(context.Background())
+		err := msg.DoubleAck(ctx)
 		cancel()
 		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 			return
 		}
+		if time.Now().Add(wait).After(deadline) {
+			// The handler's effects are recorded in the lease; a
+			// redelivery is recognised as a duplicate.
+			log.Warn().Err(err).Msg("ack not confirmed; the message will be redelivered and recognised as handled")
+			return
+		}
+		time.Sleep(wait)
+		wait = min(wait*2, time.Second)
 	}
-	if err != nil {
-		// The handler's effects are recorded in the lease; a redelivery is
-		// recognised as a duplicate.
-		log.Warn().Err(err).Msg("ack not confirmed")
-	}
+}
+
+func (c *Consumer) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.opTimeout)
 }
 
 func (c *Consumer) count(outcome string) {
@@ -426,7 +443,7 @@ func (c *Consumer) acquire(ctx context.Context, key string) (uint64, error) {
 }
 
 func (c *Consumer) tryAcquire(ctx context.Context, key string) (won bool, last uint64, err error) {
-	actx, cancel := c.bus.apiContext(ctx)
+	actx, cancel := c.opContext(ctx)
 	defer cancel()
 	now := time.Now()
 	entry, err := c.leases.Get(actx, key)
@@ -483,18 +500,20 @@ func (c *Consumer) extend(ctx context.Context, key string) {
 // modifyLease is a compare-and-swap loop; modify may be called more than once.
 func (c *Consumer) modifyLease(ctx context.Context, key string, modify func(*lease)) {
 	// Transient errors (a leader change on a replicated bucket answers "no
-	// response from stream" for a moment) are retried for a few seconds:
-	// a lost release would hold back the next events of the subject until
-	// the lease expires.
-	const patience = 5 * time.Second
-	deadline := time.Now().Add(patience)
+	// response from stream" for a moment, a request to a server that died
+	// is never answered) are retried until the lease would have expired
+	// anyway: a lost release holds back the next events of the subject.
+	deadline := time.Now().Add(c.leaseTTL)
 	wait := 20 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	for {
 		err := c.tryModifyLease(ctx, key, modify)
 		if err == nil {
 			return
 		}
-		if attempt >= 50 || time.Now().After(deadline) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return // shutting down, or a heartbeat whose message is done
+		}
+		if time.Now().Add(wait).After(deadline) {
 			c.log.Warn().Err(err).Str("lease", key).Msg("update lease: giving up; the lease expires after the ack wait")
 			return
 		}
@@ -510,9 +529,22 @@ func (c *Consumer) modifyLease(ctx context.Context, key string, modify func(*lea
 
 // tryModifyLease is one read-modify-compare-and-swap of the lease.
 func (c *Consumer) tryModifyLease(ctx context.Context, key string, modify func(*lease)) error {
-	actx, cancel := c.bus.apiContext(ctx)
+	actx, cancel := c.opContext(ctx)
 	defer cancel()
 	entry, err := c.leases.Get(actx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		// Never taken (its creation failed) or wiped: record progress
+		// only, if there is any.
+		var l lease
+		modify(&l)
+		if l.LastSeq == 0 {
+			return nil
+		}
+		l.Owner, l.Until = "", time.Time{}
+		b, _ := json.Marshal(l)
+		_, err := c.leases.Create(actx, key, b)
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("read lease: %w", err)
 	}
@@ -539,7 +571,7 @@ func isCASConflict(err error) bool {
 func (c *Consumer) earlierPending(ctx context.Context, subject string, last, seq uint64) (bool, error) {
 	from := last + 1
 	for from < seq {
-		actx, cancel := c.bus.apiContext(ctx)
+		actx, cancel := c.opContext(ctx)
 		m, err := c.stream.GetMsg(actx, from, jetstream.WithGetMsgSubject(subject))
 		cancel()
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -573,7 +605,7 @@ func (c *Consumer) ackFloor(ctx context.Context, need uint64) (uint64, error) {
 	if c.ackFlr >= need || time.Since(c.ackAt) < time.Second {
 		return c.ackFlr, nil
 	}
-	actx, cancel := c.bus.apiContext(ctx)
+	actx, cancel := c.opContext(ctx)
 	defer cancel()
 	info, err := c.cons.Info(actx)
 	if err != nil {
