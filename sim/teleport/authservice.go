@@ -3,8 +3,8 @@ package teleportsim
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/gravitational/teleport/api/client/proto"
 	"github.com/gravitational/teleport/api/types"
@@ -133,43 +133,48 @@ func (a *authService) ListAccessRequests(ctx context.Context, req *proto.ListAcc
 		filter = *req.Filter
 	}
 	reqs := a.srv.store.list(caller, filter)
+	// Like Teleport's backend, a page key names a position in the sort
+	// order, not an offset: requests deleted or created between two pages
+	// never make the listing skip one that exists throughout.
+	var key func(r *types.AccessRequestV3) string
 	switch req.Sort {
 	case proto.AccessRequestSort_DEFAULT:
+		key = func(r *types.AccessRequestV3) string { return r.GetName() }
 	case proto.AccessRequestSort_CREATED:
-		slices.SortStableFunc(reqs, func(x, y *types.AccessRequestV3) int {
-			return x.GetCreationTime().Compare(y.GetCreationTime())
-		})
+		key = func(r *types.AccessRequestV3) string {
+			return fmt.Sprintf("%020d/%s", r.GetCreationTime().UnixNano(), r.GetName())
+		}
 	case proto.AccessRequestSort_STATE:
-		slices.SortStableFunc(reqs, func(x, y *types.AccessRequestV3) int {
-			return cmp.Compare(x.GetState().String(), y.GetState().String())
-		})
+		key = func(r *types.AccessRequestV3) string { return r.GetState().String() + "/" + r.GetName() }
 	case proto.AccessRequestSort_USER:
-		slices.SortStableFunc(reqs, func(x, y *types.AccessRequestV3) int {
-			return cmp.Compare(x.GetUser(), y.GetUser())
-		})
+		key = func(r *types.AccessRequestV3) string { return r.GetUser() + "/" + r.GetName() }
 	default:
 		return nil, trace.BadParameter("unsupported sort order %v", req.Sort)
 	}
+	slices.SortStableFunc(reqs, func(x, y *types.AccessRequestV3) int { return cmp.Compare(key(x), key(y)) })
 	if req.Descending {
 		slices.Reverse(reqs)
 	}
-	// The page key is an offset: opaque to clients, stable enough for an
-	// emulator (Teleport uses backend keys).
 	start := 0
 	if req.StartKey != "" {
-		if start, err = strconv.Atoi(req.StartKey); err != nil || start < 0 {
-			return nil, trace.BadParameter("invalid start key %q", req.StartKey)
+		start = slices.IndexFunc(reqs, func(r *types.AccessRequestV3) bool {
+			if req.Descending {
+				return key(r) <= req.StartKey
+			}
+			return key(r) >= req.StartKey
+		})
+		if start < 0 {
+			start = len(reqs)
 		}
 	}
 	limit := int(req.Limit)
 	if limit <= 0 || limit > a.srv.opts.MaxPageSize {
 		limit = a.srv.opts.MaxPageSize
 	}
-	start = min(start, len(reqs))
 	end := min(start+limit, len(reqs))
 	resp := &proto.ListAccessRequestsResponse{AccessRequests: reqs[start:end]}
 	if end < len(reqs) {
-		resp.NextKey = strconv.Itoa(end)
+		resp.NextKey = key(reqs[end])
 	}
 	return resp, nil
 }

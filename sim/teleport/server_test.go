@@ -1,6 +1,7 @@
 package teleportsim_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gravitational/teleport/api/client"
+	"github.com/gravitational/teleport/api/client/proto"
 	"github.com/gravitational/teleport/api/types"
 	"github.com/gravitational/trace"
 	"github.com/jonboulle/clockwork"
@@ -362,5 +364,53 @@ func TestCreateAndDeleteThroughAPI(t *testing.T) {
 	}
 	if err := admin.DeleteAccessRequest(ctx, req.GetName()); !trace.IsNotFound(err) {
 		t.Fatalf("second delete: %v, want NotFound", err)
+	}
+}
+
+// Deleting requests between two pages must not make the listing skip a
+// request that exists throughout (Teleport pages by backend key, not by
+// offset). An offset page key skipped one request per deletion.
+func TestListingSkipsNothingWhenRequestsGoAway(t *testing.T) {
+	for _, order := range []struct {
+		sort       proto.AccessRequestSort
+		descending bool
+	}{{proto.AccessRequestSort_DEFAULT, false}, {proto.AccessRequestSort_CREATED, true}, {proto.AccessRequestSort_USER, false}} {
+		t.Run(fmt.Sprintf("%v descending=%v", order.sort, order.descending), func(t *testing.T) {
+			srv := teleportsim.Start(t, teleportsim.Options{})
+			clt := connect(t, srv, teleportsim.UserAccessPlugin)
+			ctx := testContext(t)
+			for range 9 {
+				mustCreate(t, srv, teleportsim.UserRequester)
+			}
+			req := &proto.ListAccessRequestsRequest{Limit: 2, Sort: order.sort, Descending: order.descending}
+			seen := map[string]bool{}
+			deleted := map[string]bool{}
+			for page := 0; ; page++ {
+				rsp, err := clt.ListAccessRequests(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rsp.AccessRequests {
+					seen[r.GetName()] = true
+				}
+				// Teleport expires the requests already listed.
+				for _, r := range rsp.AccessRequests {
+					if err := srv.Expire(r.GetName()); err != nil {
+						t.Fatal(err)
+					}
+					deleted[r.GetName()] = true
+				}
+				if rsp.NextKey == "" {
+					break
+				}
+				if page > 10 {
+					t.Fatal("the listing never ends")
+				}
+				req.StartKey = rsp.NextKey
+			}
+			if len(seen) != 9 {
+				t.Fatalf("listed %d of 9 requests while listed ones were deleted", len(seen))
+			}
+		})
 	}
 }

@@ -283,7 +283,19 @@ func (w *Watcher) Relist(ctx context.Context) error {
 		}
 	}
 	for _, id := range gone {
-		w.cfg.Log.Info().Str("request_id", id).Msg("pending request no longer listed; treating it as deleted")
+		// A listing is not a snapshot: ask for the request itself before
+		// reporting a deletion that did not happen.
+		r, found, err := w.lookup(ctx, id)
+		if err != nil {
+			return err
+		}
+		if found {
+			if err := w.observe(ctx, r); err != nil {
+				return err
+			}
+			continue
+		}
+		w.cfg.Log.Info().Str("request_id", id).Msg("pending request no longer exists; treating it as deleted")
 		if err := w.deleted(ctx, id); err != nil {
 			return err
 		}
@@ -314,6 +326,16 @@ func (w *Watcher) expireMissed(ctx context.Context, listed map[string]bool) erro
 		if listed[snap.ID] || known || time.Since(snap.Created) < w.cfg.ListGrace {
 			continue
 		}
+		r, found, err := w.lookup(ctx, snap.ID)
+		if err != nil {
+			return err
+		}
+		if found {
+			if err := w.observe(ctx, r); err != nil {
+				return err
+			}
+			continue
+		}
 		w.cfg.Log.Info().Str("request_id", snap.ID).Msg("pending request deleted while no bridge was watching")
 		if err := w.publish(ctx, events.NewRequestExpired(snap)); err != nil {
 			return err
@@ -321,6 +343,22 @@ func (w *Watcher) expireMissed(ctx context.Context, listed map[string]bool) erro
 		w.markDeleted(snap.ID, snap)
 	}
 	return nil
+}
+
+// lookup asks Teleport for one request by id.
+func (w *Watcher) lookup(ctx context.Context, id string) (types.AccessRequest, bool, error) {
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	reqs, err := w.cfg.Client.GetAccessRequests(lctx, types.AccessRequestFilter{ID: id})
+	if err != nil {
+		return nil, false, fmt.Errorf("look up access request %s: %w", id, err)
+	}
+	for _, r := range reqs {
+		if r.GetName() == id {
+			return r, true, nil
+		}
+	}
+	return nil, false, nil
 }
 
 // observe merges a request's state into what is known and publishes the

@@ -29,11 +29,13 @@ func (w *fakeWatcher) Close() error {
 	return nil
 }
 
-// laggingTeleport lists what the test says, however stale.
+// laggingTeleport lists what the test says, however stale; a lookup by id
+// answers from existing when the test sets it.
 type laggingTeleport struct {
 	teleport.Client
 	mu       sync.Mutex
 	listed   []types.AccessRequest
+	existing map[string]types.AccessRequest
 	watchers chan *fakeWatcher
 }
 
@@ -44,9 +46,15 @@ func (f *laggingTeleport) NewWatcher(context.Context, types.Watch) (types.Watche
 	return w, nil
 }
 
-func (f *laggingTeleport) GetAccessRequests(context.Context, types.AccessRequestFilter) ([]types.AccessRequest, error) {
+func (f *laggingTeleport) GetAccessRequests(_ context.Context, filter types.AccessRequestFilter) ([]types.AccessRequest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if filter.ID != "" && f.existing != nil {
+		if r, ok := f.existing[filter.ID]; ok {
+			return []types.AccessRequest{r}, nil
+		}
+		return nil, nil
+	}
 	return slices.Clone(f.listed), nil
 }
 
@@ -147,5 +155,50 @@ func TestLaggingListingLosesNothing(t *testing.T) {
 	waitFor(t, "r2 created after reconnect", func() bool { return slices.Contains(pub.ids(), "r2:created") })
 	if got := pub.ids(); !slices.Equal(got, []string{"r1:created", "r1:resolved:APPROVED", "r2:created"}) {
 		t.Fatalf("published %v", got)
+	}
+}
+
+// A listing that misses a pending request which still exists (a listing is
+// not a snapshot) does not make it expire; once Teleport no longer has it,
+// the next relisting reports the expiry, once.
+func TestUnlistedRequestIsLookedUpBeforeItExpires(t *testing.T) {
+	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8), existing: map[string]types.AccessRequest{}}
+	pub := &flakyPublisher{}
+	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond,
+		ListGrace: time.Nanosecond, Log: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	watcher := <-tp.watchers
+	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
+
+	r3 := request(t, "r3", types.RequestState_PENDING)
+	tp.mu.Lock()
+	tp.existing["r3"] = r3
+	tp.mu.Unlock()
+	watcher.events <- types.Event{Type: types.OpPut, Resource: r3}
+	waitFor(t, "r3 created", func() bool { return slices.Contains(pub.ids(), "r3:created") })
+
+	// The listing misses r3, which still exists.
+	if err := w.Relist(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(pub.ids(), "r3:expired") {
+		t.Fatalf("a request missing from one listing but still in Teleport was reported expired: %v", pub.ids())
+	}
+
+	// Teleport deletes r3 while the watch misses it.
+	tp.mu.Lock()
+	delete(tp.existing, "r3")
+	tp.mu.Unlock()
+	if err := w.Relist(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := pub.ids(); !slices.Equal(got, []string{"r3:created", "r3:expired"}) {
+		t.Fatalf("published %v, want r3 created then expired", got)
 	}
 }
