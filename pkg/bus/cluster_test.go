@@ -57,8 +57,11 @@ func TestDeclareWaitsForClusterQuorum(t *testing.T) {
 		for !strings.Contains(logs.String(), "retrying the declaration") && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		c.Start(1)
-		c.Start(2)
+		for _, i := range []int{1, 2} {
+			if err := c.Start(i); err != nil {
+				t.Error(err)
+			}
+		}
 	}()
 	_, err = b.EnsureStream(ctx, events.TeleportStream())
 	<-restarted
@@ -200,7 +203,15 @@ func TestConsumeThroughClusterNodeRestarts(t *testing.T) {
 			case <-chaosCtx.Done():
 			case <-time.After(700 * time.Millisecond):
 			}
-			c.Start(node)
+			// One node down at a time: the restarted one catches up first.
+			if err := c.Start(node); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := c.WaitForNode(node, 30*time.Second); err != nil {
+				t.Error(err)
+				return
+			}
 			select {
 			case <-chaosCtx.Done():
 			case <-time.After(700 * time.Millisecond):

@@ -53,7 +53,9 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 		c.nodes = append(c.nodes, nd)
 	}
 	for i := range c.nodes {
-		c.Start(i)
+		if err := c.Start(i); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	tb.Cleanup(func() {
 		for i := range c.nodes {
@@ -64,21 +66,23 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 	return c
 }
 
-// Start starts node i (a no-op when it runs).
-func (c *Cluster) Start(i int) {
-	c.tb.Helper()
+// Start starts node i (a no-op when it runs). It may be called from any
+// goroutine.
+func (c *Cluster) Start(i int) error {
 	nd := c.nodes[i]
 	if nd.ns != nil {
-		return
+		return nil
 	}
 	ns, err := embedded.Run(embedded.Options{Dir: nd.dir, Port: nd.port, ServerName: nd.name, ConfigFile: nd.conf})
 	if err != nil {
-		c.tb.Fatalf("start cluster node %s: %v", nd.name, err)
+		return fmt.Errorf("start cluster node %s: %w", nd.name, err)
 	}
 	nd.ns = ns
+	return nil
 }
 
-// Stop shuts node i down (a no-op when it is down).
+// Stop shuts node i down (a no-op when it is down). It may be called from
+// any goroutine, but not at the same time as Start of the same node.
 func (c *Cluster) Stop(i int) {
 	nd := c.nodes[i]
 	if nd.ns != nil {
@@ -101,6 +105,19 @@ func (c *Cluster) WaitForLeader(within time.Duration) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	c.tb.Fatalf("no JetStream meta leader within %s", within)
+}
+
+// WaitForNode waits until node i has caught up with the meta leader. It
+// may be called from any goroutine.
+func (c *Cluster) WaitForNode(i int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if nd := c.nodes[i]; nd.ns != nil && nd.ns.JetStreamIsCurrent() {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("cluster node %s not current within %s", c.nodes[i].name, within)
 }
 
 // URL lists every node's client URL.
