@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/bus/bustest"
+	"github.com/accessbridge/accessbridge/pkg/bus/embedded"
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/rs/zerolog"
 )
@@ -260,4 +262,37 @@ func TestConsumeThroughClusterNodeRestarts(t *testing.T) {
 		}
 	}
 	mu.Unlock()
+}
+
+// A user the server does not let manage streams gets a clear error at
+// once, not a minute of retried timeouts (the server drops the request and
+// reports the violation asynchronously).
+func TestDeclareWithoutPermissionFailsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(conf, []byte(`authorization { users: [
+  { user: "ingress", password: "pw", permissions: { publish: { allow: ["jira.webhooks.>", "$JS.API.INFO"] }, subscribe: { allow: ["_INBOX.>"] } } }
+] }
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := embedded.Run(embedded.Options{Dir: filepath.Join(dir, "js"), ConfigFile: conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	var logs syncBuffer
+	cfg := bus.Config{URL: ns.ClientURL(), User: "ingress", Password: "pw", APITimeout: 2 * time.Second, DeclareTimeout: time.Minute}
+	b, err := bus.Connect(context.Background(), cfg, "test", zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_, err = b.EnsureStream(context.Background(), events.JiraStream())
+	if err == nil || !strings.Contains(err.Error(), "permissions violation") || !strings.Contains(err.Error(), "declare stream JIRA") {
+		t.Fatalf("err = %v, want a permissions violation naming the stream", err)
+	}
+	if strings.Contains(logs.String(), "retrying the declaration") {
+		t.Fatalf("a refused declaration was retried:\n%s", logs.String())
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/accessbridge/accessbridge/pkg/events"
@@ -23,11 +24,18 @@ func (b *Bus) declare(ctx context.Context, what string, do func(ctx context.Cont
 	deadline := time.Now().Add(orDefault(b.cfg.DeclareTimeout, time.Minute))
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		before := b.NC.LastError()
 		actx, cancel := b.apiContext(ctx)
 		err := do(actx)
 		cancel()
 		if err == nil {
 			return nil
+		}
+		// The server drops a request the user may not publish and says so
+		// asynchronously: the call itself only times out.
+		if denied := b.NC.LastError(); denied != nil && denied != before &&
+			errors.Is(denied, nats.ErrPermissionViolation) && strings.Contains(denied.Error(), "$JS.API.") {
+			return fmt.Errorf("declare %s: %w (the NATS user may not manage streams: allow it to publish to $JS.API.>, or declare them with another user)", what, denied)
 		}
 		if ctx.Err() != nil || !unavailable(err) || time.Now().Add(wait).After(deadline) {
 			return fmt.Errorf("declare %s: %w", what, err)

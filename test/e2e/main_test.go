@@ -121,9 +121,11 @@ func mixed(t *testing.T, s *harness.Stack, p play) (*harness.Driver, *harness.Ch
 			}
 		}
 	}
+	drain := time.Now()
 	if err := harness.Quiet(ctx, s.JetStream(), 2*time.Minute); err != nil {
 		t.Fatalf("consumers never drained: %v", err)
 	}
+	t.Logf("consumers drained %s after the last outcome", time.Since(drain).Round(time.Millisecond))
 	c := s.Checker()
 	c.Requests = drv.Expectations()
 	return drv, c
@@ -132,8 +134,9 @@ func mixed(t *testing.T, s *harness.Stack, p play) (*harness.Driver, *harness.Ch
 // mustCheck runs the checker and fails the test on any violation.
 func mustCheck(t *testing.T, c *harness.Checker) harness.Report {
 	t.Helper()
+	start := time.Now()
 	r := c.Check(t.Context())
-	t.Logf("final state: %s", r)
+	t.Logf("final state (checked in %s): %s", time.Since(start).Round(time.Millisecond), r)
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
