@@ -222,7 +222,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	if seq <= last {
 		c.count(outcomeDuplicate)
 		c.release(ctx, key, 0)
-		c.ack(msg, log)
+		c.ack(ctx, msg, log)
 		return
 	}
 	if earlier, err := c.earlierPending(ctx, msg.Subject(), last, seq); err != nil || earlier {
@@ -240,7 +240,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	case herr == nil:
 		c.count(outcomeAck)
 		c.release(ctx, key, seq)
-		c.ack(msg, log)
+		c.ack(ctx, msg, log)
 	case KindOf(herr) == KindPermanent || int(meta.NumDelivered) >= c.spec.MaxAttempts:
 		c.deadLetter(ctx, msg, meta, key, herr, log)
 	default:
@@ -318,8 +318,8 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jets
 
 // ack acknowledges msg and waits for the server to confirm, retrying
 // through a leader change until the ack wait has passed (the message is
-// redelivered then anyway).
-func (c *Consumer) ack(msg jetstream.Msg, log zerolog.Logger) {
+// redelivered then anyway) or work is cancelled (a drain that timed out).
+func (c *Consumer) ack(work context.Context, msg jetstream.Msg, log zerolog.Logger) {
 	deadline := time.Now().Add(c.spec.AckWait)
 	wait := 50 * time.Millisecond
 	for {
@@ -329,13 +329,16 @@ func (c *Consumer) ack(msg jetstream.Msg, log zerolog.Logger) {
 		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 			return
 		}
-		if time.Now().Add(wait).After(deadline) {
+		if time.Now().Add(wait).After(deadline) || work.Err() != nil {
 			// The handler's effects are recorded in the lease; a
 			// redelivery is recognised as a duplicate.
 			log.Warn().Err(err).Msg("ack not confirmed; the message will be redelivered and recognised as handled")
 			return
 		}
-		time.Sleep(wait)
+		select {
+		case <-work.Done():
+		case <-time.After(wait):
+		}
 		wait = min(wait*2, time.Second)
 	}
 }
