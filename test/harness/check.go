@@ -378,8 +378,19 @@ func SecretsInLogs(dir string, secrets []string) []string {
 }
 
 // ReadStream returns every message of stream on filter (none when the
-// stream does not exist).
+// stream does not exist). A read that fails (a cluster electing a stream
+// leader after a node restart) is retried from the start for a minute.
 func ReadStream(ctx context.Context, js jetstream.JetStream, stream, filter string) ([]*jetstream.RawStreamMsg, error) {
+	var out []*jetstream.RawStreamMsg
+	err := Eventually(ctx, time.Minute, func() error {
+		var err error
+		out, err = readStreamOnce(ctx, js, stream, filter)
+		return err
+	})
+	return out, err
+}
+
+func readStreamOnce(ctx context.Context, js jetstream.JetStream, stream, filter string) ([]*jetstream.RawStreamMsg, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	st, err := js.Stream(ctx, stream)
@@ -393,6 +404,12 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		// Leave no consumer behind, even after a failed read.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = st.DeleteConsumer(dctx, cons.CachedInfo().Name)
+	}()
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return nil, err
@@ -438,7 +455,9 @@ func consumerInfos(ctx context.Context, js jetstream.JetStream, stream string) (
 	l := st.ListConsumers(ctx)
 	var out []*jetstream.ConsumerInfo
 	for ci := range l.Info() {
-		out = append(out, ci)
+		if ci.Config.Durable != "" { // the services' consumers, not a reader's
+			out = append(out, ci)
+		}
 	}
 	return out, l.Err()
 }
