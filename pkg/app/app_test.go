@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -103,18 +102,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 func TestStartRunsUntilCancelledAndServesOps(t *testing.T) {
 	srv := bustest.Start(t)
 	addr := freeAddr(t)
@@ -124,7 +111,7 @@ func TestStartRunsUntilCancelledAndServesOps(t *testing.T) {
 	t.Setenv("LOG_FORMAT", "json")
 	svc := &fakeService{ran: make(chan struct{})}
 	var out bytes.Buffer
-	var logs syncBuffer
+	var logs bustest.LogBuffer
 	c := command(&demoConfig{}, svc, &out, nil)
 	c.Stderr = &logs
 	var beforeConnect bool
@@ -152,7 +139,7 @@ func TestStartRunsUntilCancelledAndServesOps(t *testing.T) {
 	}
 	cancel()
 	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, logs.b.String())
+		t.Fatalf("exit %d: %s", code, logs.String())
 	}
 	if !beforeConnect {
 		t.Fatal("BeforeConnect did not see the NATS settings")

@@ -1,7 +1,6 @@
 package bus_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -19,29 +18,11 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// syncBuffer is a log sink safe for the bus's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A service that declares its streams while the cluster has lost its
 // quorum waits for the cluster instead of failing its start-up.
 func TestDeclareWaitsForClusterQuorum(t *testing.T) {
 	c := bustest.StartCluster(t, 3)
-	var logs syncBuffer
+	var logs bustest.LogBuffer
 	ctx := context.Background()
 	b, err := bus.Connect(ctx, c.Config(), "test", zerolog.New(&logs))
 	if err != nil {
@@ -83,7 +64,7 @@ func TestDeclareFailsFastOnBadSettings(t *testing.T) {
 	srv := bustest.Start(t)
 	cfg := srv.Config()
 	cfg.Replicas = 3 // a single server cannot hold three replicas
-	var logs syncBuffer
+	var logs bustest.LogBuffer
 	b, err := bus.Connect(context.Background(), cfg, "test", zerolog.New(&logs))
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +137,7 @@ func TestConcurrentDuplicatePublishOnCluster(t *testing.T) {
 func TestConsumeThroughClusterNodeRestarts(t *testing.T) {
 	c := bustest.StartCluster(t, 3)
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs bustest.LogBuffer
 	if path := os.Getenv("BUS_TEST_LOGS"); path != "" {
 		t.Cleanup(func() { _ = os.WriteFile(path, []byte(logs.String()), 0o600) })
 	}
@@ -281,7 +262,7 @@ func TestDeclareWithoutPermissionFailsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Shutdown()
-	var logs syncBuffer
+	var logs bustest.LogBuffer
 	cfg := bus.Config{URL: ns.ClientURL(), User: "ingress", Password: "pw", APITimeout: 2 * time.Second, DeclareTimeout: time.Minute}
 	b, err := bus.Connect(context.Background(), cfg, "test", zerolog.New(&logs))
 	if err != nil {

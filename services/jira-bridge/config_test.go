@@ -1,16 +1,15 @@
 package jirabridge_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/accessbridge/accessbridge/pkg/bus/bustest"
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/pkg/service/config"
 	jirabridge "github.com/accessbridge/accessbridge/services/jira-bridge"
@@ -93,7 +92,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 // run with failures.
 func TestSecretsNeverLogged(t *testing.T) {
 	e := newEnv(t, jirasim.Options{})
-	var buf syncBuffer
+	var buf bustest.LogBuffer
 	cfg := e.config()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -125,21 +124,4 @@ func TestSecretsNeverLogged(t *testing.T) {
 	if strings.Contains(out, cfg.APIToken.Value()) {
 		t.Fatal("the API token appears in the log or error")
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

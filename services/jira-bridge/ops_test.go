@@ -52,16 +52,29 @@ func TestOpsEndpoints(t *testing.T) {
 			t.Fatalf("%s = %d %s", p, code, body)
 		}
 	}
-	_, metrics := get("/metrics")
-	for _, want := range []string{
-		"accessbridge_jira_bridge_issues_created_total 1",
-		`accessbridge_jira_bridge_transitions_total{status="Pending"} 1`,
-		`accessbridge_jira_bridge_jira_requests_total{code="201",endpoint="POST issue"} 1`,
-		`accessbridge_messages_total{consumer="jira-bridge-requests",outcome="ack"}`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
+	// The message is counted once acked, a moment after the issue moved.
+	var missing []string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, metrics := get("/metrics")
+		missing = missing[:0]
+		for _, want := range []string{
+			"accessbridge_jira_bridge_issues_created_total 1",
+			`accessbridge_jira_bridge_transitions_total{status="Pending"} 1`,
+			`accessbridge_jira_bridge_jira_requests_total{code="201",endpoint="POST issue"} 1`,
+			`accessbridge_messages_total{consumer="jira-bridge-requests",outcome="ack"} 1`,
+		} {
+			if !strings.Contains(metrics, want) {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	for _, m := range missing {
+		t.Errorf("/metrics lacks %s", m)
 	}
 	e.jira.Close()
 	eventually(t, 10*time.Second, "/readyz to fail with Jira down", func() bool {

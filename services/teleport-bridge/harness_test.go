@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +22,7 @@ const waitFor = 20 * time.Second
 
 type harness struct {
 	t    *testing.T
-	logs *syncBuffer
+	logs *bustest.LogBuffer
 	nats *bustest.Server
 	bus  *bus.Bus
 	tp   *teleportsim.Server
@@ -32,7 +31,7 @@ type harness struct {
 func newHarness(t *testing.T, opts teleportsim.Options) *harness {
 	t.Helper()
 	n := bustest.Start(t)
-	h := &harness{t: t, logs: &syncBuffer{}, nats: n, bus: n.Connect(t, "test"), tp: teleportsim.Start(t, opts)}
+	h := &harness{t: t, logs: &bustest.LogBuffer{}, nats: n, bus: n.Connect(t, "test"), tp: teleportsim.Start(t, opts)}
 	ctx := testContext(t)
 	for _, s := range []events.StreamSpec{events.TeleportStream(), events.JiraStream()} {
 		if _, err := h.bus.EnsureStream(ctx, s); err != nil {
@@ -121,25 +120,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// syncBuffer keeps the bridges' log lines for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLogger(t *testing.T, keep *syncBuffer) zerolog.Logger {
+func testLogger(t *testing.T, keep *bustest.LogBuffer) zerolog.Logger {
 	return zerolog.New(zerolog.MultiLevelWriter(testWriter{t}, keep)).Level(zerolog.WarnLevel)
 }
 

@@ -16,7 +16,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,24 +41,6 @@ const (
 // the repository).
 const samplesDir = "../../../shared/jira-webhooks"
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is one ingress served on 127.0.0.1 over real HTTP, publishing to
 // a real embedded NATS server.
 type harness struct {
@@ -68,7 +49,7 @@ type harness struct {
 	bus    *bus.Bus
 	svc    *Service
 	url    string // base URL, no trailing slash
-	logs   *syncBuffer
+	logs   *bustest.LogBuffer
 	client *http.Client
 }
 
@@ -92,7 +73,7 @@ func startIngress(t testing.TB, cfg Config) *harness {
 	if _, err := b.EnsureStream(ctx, events.JiraStream()); err != nil {
 		t.Fatalf("ensure stream: %v", err)
 	}
-	h := &harness{t: t, nats: ns, bus: b, logs: &syncBuffer{}}
+	h := &harness{t: t, nats: ns, bus: b, logs: &bustest.LogBuffer{}}
 	log := zerolog.New(h.logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	svc, err := New(context.Background(), cfg, Deps{Bus: b, Log: log})
 	if err != nil {

@@ -285,14 +285,11 @@ func (w *Watcher) Relist(ctx context.Context) error {
 	for _, id := range gone {
 		// A listing is not a snapshot: ask for the request itself before
 		// reporting a deletion that did not happen.
-		r, found, err := w.lookup(ctx, id)
+		exists, err := w.observeIfExists(ctx, id)
 		if err != nil {
 			return err
 		}
-		if found {
-			if err := w.observe(ctx, r); err != nil {
-				return err
-			}
+		if exists {
 			continue
 		}
 		w.cfg.Log.Info().Str("request_id", id).Msg("pending request no longer exists; treating it as deleted")
@@ -326,14 +323,11 @@ func (w *Watcher) expireMissed(ctx context.Context, listed map[string]bool) erro
 		if listed[snap.ID] || known || time.Since(snap.Created) < w.cfg.ListGrace {
 			continue
 		}
-		r, found, err := w.lookup(ctx, snap.ID)
+		exists, err := w.observeIfExists(ctx, snap.ID)
 		if err != nil {
 			return err
 		}
-		if found {
-			if err := w.observe(ctx, r); err != nil {
-				return err
-			}
+		if exists {
 			continue
 		}
 		w.cfg.Log.Info().Str("request_id", snap.ID).Msg("pending request deleted while no bridge was watching")
@@ -345,20 +339,21 @@ func (w *Watcher) expireMissed(ctx context.Context, listed map[string]bool) erro
 	return nil
 }
 
-// lookup asks Teleport for one request by id.
-func (w *Watcher) lookup(ctx context.Context, id string) (types.AccessRequest, bool, error) {
+// observeIfExists asks Teleport for one request by id and observes it when
+// it still exists.
+func (w *Watcher) observeIfExists(ctx context.Context, id string) (bool, error) {
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	reqs, err := w.cfg.Client.GetAccessRequests(lctx, types.AccessRequestFilter{ID: id})
+	cancel()
 	if err != nil {
-		return nil, false, fmt.Errorf("look up access request %s: %w", id, err)
+		return false, fmt.Errorf("look up access request %s: %w", id, err)
 	}
 	for _, r := range reqs {
 		if r.GetName() == id {
-			return r, true, nil
+			return true, w.observe(ctx, r)
 		}
 	}
-	return nil, false, nil
+	return false, nil
 }
 
 // observe merges a request's state into what is known and publishes the
