@@ -33,7 +33,7 @@ test: tools test-modules test-gowork-off
 
 ## soak: the long variants of the end-to-end and fault suite (test/)
 soak: tools
-	cd test && SOAK=1 go test -count=1 -timeout 150m -v ./... 2>&1 | tee $(CURDIR)/tmp/soak.log
+	mkdir -p tmp && set -o pipefail && cd test && SOAK=1 go test -count=1 -timeout 150m -v ./... 2>&1 | tee $(CURDIR)/tmp/soak.log
 
 test-modules:
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
