@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -46,6 +47,28 @@ type Config struct {
 	RateLimit         float64       `split_words:"true" default:"0" desc:"Deliveries per second allowed from one client IP (0: no limit); over it, 429 with Retry-After."`
 	RateBurst         int           `split_words:"true" default:"50" desc:"Burst of the per-IP rate limit."`
 	ClientIpHeader    string        `split_words:"true" desc:"Header holding the client IP set by a trusted proxy (X-Forwarded-For: its last entry; or X-Real-IP) for the rate limit and logs; empty: the peer address."`
+	TrustedProxies    []string      `split_words:"true" desc:"Addresses or CIDRs of the proxies whose CLIENT_IP_HEADER is believed, comma-separated (required with it); a request from any other peer is keyed by its own address."`
+}
+
+// trustedProxies parses TRUSTED_PROXIES.
+func (c *Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR", EnvPrefix, s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // CheckAndSetDefaults validates the configuration and fills what is left
@@ -57,6 +80,13 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("%s: %q is not host:port: %w", v("ADDR"), c.Addr, err)
+	}
+	proxies, err := c.trustedProxies()
+	if err != nil {
+		return err
+	}
+	if c.ClientIpHeader != "" && len(proxies) == 0 {
+		return fmt.Errorf("%s is set but %s is empty: list the proxies that set the header, or anyone can choose the IP the rate limit and logs see", v("CLIENT_IP_HEADER"), v("TRUSTED_PROXIES"))
 	}
 	if len(c.Paths) == 0 {
 		c.Paths = []string{"/webhook", "/"}

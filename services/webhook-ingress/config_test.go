@@ -84,6 +84,10 @@ func TestCheckAndSetDefaultsNamesTheVariable(t *testing.T) {
 		{"body too large", func(c *Config) { c.MaxBodyBytes = 25 << 20 }, "WEBHOOK_INGRESS_MAX_BODY_BYTES"},
 		{"write timeout under publish timeout", func(c *Config) { c.WriteTimeout = time.Second }, "WEBHOOK_INGRESS_WRITE_TIMEOUT"},
 		{"negative rate", func(c *Config) { c.RateLimit = -1 }, "WEBHOOK_INGRESS_RATE_LIMIT"},
+		{"client IP header without proxies", func(c *Config) { c.ClientIpHeader = "X-Forwarded-For" }, "WEBHOOK_INGRESS_TRUSTED_PROXIES"},
+		{"bad proxy", func(c *Config) {
+			c.ClientIpHeader, c.TrustedProxies = "X-Forwarded-For", []string{"10.0.0.0/8", "proxy.internal"}
+		}, "WEBHOOK_INGRESS_TRUSTED_PROXIES"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -97,6 +101,11 @@ func TestCheckAndSetDefaultsNamesTheVariable(t *testing.T) {
 				t.Fatalf("the error shows a secret: %v", err)
 			}
 		})
+	}
+	proxied := ok()
+	proxied.ClientIpHeader, proxied.TrustedProxies = "X-Real-IP", []string{"10.0.0.0/8", " 192.0.2.10", "::1"}
+	if err := proxied.CheckAndSetDefaults(); err != nil {
+		t.Fatalf("header with trusted proxies: %v", err)
 	}
 	insecure := Config{InsecureNoTls: true, InsecureNoAuth: true}
 	if err := insecure.CheckAndSetDefaults(); err != nil {

@@ -115,6 +115,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if cfg.RateLimit > 0 {
 		limiter = webhook.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, nil)
 	}
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
+		return nil, err
+	}
 	h, err := webhook.NewHandler(webhook.Options{
 		Auth:           auth,
 		Publisher:      busPublisher{b: deps.Bus},
@@ -126,6 +130,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		MaxConcurrent:  cfg.MaxConcurrent,
 		Limiter:        limiter,
 		ClientIPHeader: cfg.ClientIpHeader,
+		TrustedProxies: proxies,
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -58,8 +59,10 @@ type Options struct {
 	// Limiter, when set, limits deliveries per client IP (429).
 	Limiter *RateLimiter
 	// ClientIPHeader names a header set by a trusted proxy with the client
-	// IP (X-Forwarded-For: its last entry is used).
+	// IP (X-Forwarded-For: its last entry is used). It is believed only on
+	// requests whose peer is in TrustedProxies.
 	ClientIPHeader string
+	TrustedProxies []netip.Prefix
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -320,23 +323,40 @@ func (h *Handler) finish(r *http.Request, o *outcome, start time.Time) {
 	ev.Msg("webhook delivery")
 }
 
+// clientIP is the address the rate limit and the logs see: the peer's, or
+// the one a trusted proxy put in ClientIPHeader.
 func (h *Handler) clientIP(r *http.Request) string {
-	if h.o.ClientIPHeader != "" {
-		if v := r.Header.Values(h.o.ClientIPHeader); len(v) > 0 {
-			last := v[len(v)-1]
-			if i := strings.LastIndexByte(last, ','); i >= 0 {
-				last = last[i+1:]
-			}
-			if ip := net.ParseIP(strings.TrimSpace(last)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if h.o.ClientIPHeader == "" || !h.trustedPeer(host) {
+		return host
+	}
+	if v := r.Header.Values(h.o.ClientIPHeader); len(v) > 0 {
+		last := v[len(v)-1]
+		if i := strings.LastIndexByte(last, ','); i >= 0 {
+			last = last[i+1:]
+		}
+		if ip := net.ParseIP(strings.TrimSpace(last)); ip != nil {
+			return ip.String()
+		}
 	}
 	return host
+}
+
+func (h *Handler) trustedPeer(host string) bool {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range h.o.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func isJSONMediaType(ct string) bool {

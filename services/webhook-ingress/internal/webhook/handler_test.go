@@ -9,8 +9,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -184,6 +186,7 @@ func TestRateLimitPerClientIP(t *testing.T) {
 	h := newTestHandler(t, pub, func(o *Options) {
 		o.Limiter = NewRateLimiter(1, 2, clock)
 		o.ClientIPHeader = "X-Forwarded-For"
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} // httptest's peer
 	})
 	body := samples(t)[0]
 	from := func(ip string) int {
@@ -202,6 +205,27 @@ func TestRateLimitPerClientIP(t *testing.T) {
 	now = now.Add(time.Second)
 	if got := from("198.51.100.1"); got != 200 {
 		t.Fatalf("after a second: %d", got)
+	}
+}
+
+// A peer that is not a trusted proxy cannot pick the address the rate
+// limit sees by sending the header itself.
+func TestClientIPHeaderFromUntrustedPeerIsIgnored(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	pub := &fakePublisher{}
+	h := newTestHandler(t, pub, func(o *Options) {
+		o.Limiter = NewRateLimiter(1, 2, func() time.Time { return now })
+		o.ClientIPHeader = "X-Forwarded-For"
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	})
+	body := samples(t)[0]
+	for i, want := range []int{200, 200, 429, 429} {
+		r := signedRequest(body)
+		r.RemoteAddr = "198.51.100.7:4711"
+		r.Header.Set("X-Forwarded-For", "203.0.113."+strconv.Itoa(i)) // a new address every time
+		if got := serve(h, r).Code; got != want {
+			t.Fatalf("request %d: %d, want %d (the header of an untrusted peer must not choose the rate-limit key)", i, got, want)
+		}
 	}
 }
 
