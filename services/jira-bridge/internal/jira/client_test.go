@@ -319,3 +319,68 @@ func TestRateLimitHoldsEveryCall(t *testing.T) {
 		}
 	}
 }
+
+// A per-issue write limit (RateLimit-Reason: jira-per-issue-on-write)
+// holds only the writes to that issue: writes to other issues go on.
+func TestPerIssueRateLimitHoldsOnlyThatIssue(t *testing.T) {
+	s := jirasim.Start(t, jirasim.Options{})
+	c, _ := newClient(t, s, 10)
+	ctx := context.Background()
+	a, err := c.CreateIssue(ctx, createFields("a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.CreateIssue(ctx, createFields("b"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFaults(jirasim.Faults{IssueWriteLimit: 1, RetryAfter: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	s.ResetRequests()
+	first := make(chan error, 1)
+	go func() {
+		// Two comments in a row over a 1/s per-issue limit: the second
+		// meets a 429.
+		for i := range 2 {
+			if _, err := c.AddComment(ctx, a.Key, fmt.Sprintf("a %d", i)); err != nil {
+				first <- err
+				return
+			}
+		}
+		first <- nil
+	}()
+	var limitedAt time.Time
+	deadline := time.Now().Add(10 * time.Second)
+	for limitedAt.IsZero() {
+		for _, r := range s.Requests() {
+			if r.Status == http.StatusTooManyRequests {
+				limitedAt = r.Time
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the emulator never answered 429: the test proves nothing")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := c.AddComment(ctx, b.Key, "during a's hold"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	var bDuringHold bool
+	for _, r := range s.Requests() {
+		during := r.Time.After(limitedAt) && r.Time.Sub(limitedAt) < 900*time.Millisecond
+		switch {
+		case during && strings.Contains(r.Path, "/issue/"+a.Key+"/"):
+			t.Fatalf("a write to %s reached Jira %v after its 429 with Retry-After: 1", a.Key, r.Time.Sub(limitedAt))
+		case during && strings.Contains(r.Path, "/issue/"+b.Key+"/") && r.Status == http.StatusCreated:
+			bDuringHold = true
+		}
+	}
+	if !bDuringHold {
+		t.Fatalf("the write to %s waited for %s's per-issue limit", b.Key, a.Key)
+	}
+}

@@ -48,27 +48,85 @@ type transport struct {
 	hold    holdGate
 }
 
-// holdGate makes every call of the process wait out a rate limit: after a
-// 429 or 503 with a server-given delay, no call is sent before it ends, so
-// that the calls in flight do not each spend a request of the budget only to
-// be refused again.
+// holdGate makes calls wait out a rate limit: after a 429 or 503 with a
+// server-given delay, no call in the limit's scope is sent before it ends,
+// so that the calls in flight do not each spend a request of the budget
+// only to be refused again. The scope follows Jira Cloud's RateLimit-Reason:
+// a per-issue write limit holds the writes to that issue, a burst limit the
+// calls to that endpoint, anything else (quotas, Data Center, a 503) every
+// call of the process.
 type holdGate struct {
 	mu    sync.Mutex
-	until time.Time
+	until map[string]time.Time // by scope; "" is the whole process
 }
 
-func (h *holdGate) extend(until time.Time) {
+// scopeAll is the hold of every call of the process.
+const scopeAll = ""
+
+func issueScope(issue string) string       { return "issue " + issue }
+func endpointScope(endpoint string) string { return "endpoint " + endpoint }
+
+func (h *holdGate) extend(scope string, until time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if until.After(h.until) {
-		h.until = until
+	if h.until == nil {
+		h.until = map[string]time.Time{}
+	}
+	if until.After(h.until[scope]) {
+		h.until[scope] = until
 	}
 }
 
-func (h *holdGate) remaining(now time.Time) time.Duration {
+// remaining is how long a call in the given scopes must still wait.
+func (h *holdGate) remaining(now time.Time, scopes ...string) time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.until.Sub(now)
+	var wait time.Duration
+	for _, sc := range scopes {
+		until, ok := h.until[sc]
+		if !ok {
+			continue
+		}
+		if !until.After(now) {
+			delete(h.until, sc) // expired: keep the map small
+			continue
+		}
+		wait = max(wait, until.Sub(now))
+	}
+	return wait
+}
+
+// holdScope is the scope a rate-limited answer to this call holds.
+func holdScope(resp *http.Response, method, path string) string {
+	switch resp.Header.Get("RateLimit-Reason") {
+	case "jira-per-issue-on-write":
+		if issue := pathIssue(path); issue != "" {
+			return issueScope(issue)
+		}
+	case "jira-burst-based":
+		return endpointScope(Endpoint(method, path))
+	}
+	return scopeAll
+}
+
+// callScopes are the holds a call must respect.
+func callScopes(method, path string) []string {
+	scopes := []string{scopeAll, endpointScope(Endpoint(method, path))}
+	if issue := pathIssue(path); issue != "" && method != http.MethodGet {
+		scopes = append(scopes, issueScope(issue))
+	}
+	return scopes
+}
+
+// pathIssue returns the issue id or key of a /rest/api/2/issue/{issue}/...
+// path, or "".
+func pathIssue(path string) string {
+	_, rest, ok := strings.Cut(path, "/rest/api/2/issue/")
+	if !ok {
+		return ""
+	}
+	issue, _, _ := strings.Cut(rest, "/")
+	return issue
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -90,7 +148,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r.ContentLength = int64(len(body))
 		}
 		t.auth(r)
-		if wait := t.hold.remaining(time.Now()); wait > 0 {
+		if wait := t.hold.remaining(time.Now(), callScopes(req.Method, req.URL.Path)...); wait > 0 {
 			if err := t.sleep(ctx, wait); err != nil {
 				return nil, err
 			}
@@ -169,7 +227,7 @@ func (t *transport) classify(method, path string, resp *http.Response, err error
 		// Jira did not process the call: safe to repeat, even a POST.
 		if d, ok := ServerDelay(resp.Header, time.Now()); ok {
 			if t.policy.MaxWait <= 0 || d <= t.policy.MaxWait {
-				t.hold.extend(time.Now().Add(d))
+				t.hold.extend(holdScope(resp, method, path), time.Now().Add(d))
 			}
 			return d, strconv.Itoa(c), true
 		}
