@@ -137,7 +137,7 @@ func TestReplayRebuildsProjection(t *testing.T) {
 	}
 	var after map[string]string
 	if err := harness.Eventually(ctx, 3*time.Minute, func() error {
-		if err := harness.Quiet(ctx, js, time.Second); err != nil {
+		if err := harness.Quiet(ctx, js, 5*time.Second); err != nil {
 			return err
 		}
 		after, err = projection(ctx, js)

@@ -16,7 +16,7 @@ func TestHappyPathAtScale(t *testing.T) {
 	s := harness.Start(t, bin, harness.Options{Replicas: map[harness.Service]int{
 		harness.TeleportBridge: 2, harness.JiraBridge: 2, harness.Ingress: 2}})
 	poison := map[string]bool{"teleport.requests.poison-1": true, "jira.webhooks.99999999": true}
-	_, c := mixed(t, s, play{n: size(100, 2000), beforeDecide: func([]string) {
+	_, c := mixed(t, s, play{n: size(1000, 10000), beforeDecide: func([]string) {
 		for subj := range poison {
 			if _, err := s.JetStream().Publish(t.Context(), subj, []byte(`{"specversion":"1.0","id":"x"`), jetstream.WithMsgID(subj)); err != nil {
 				t.Fatal(err)

@@ -463,9 +463,14 @@ func consumerInfos(ctx context.Context, js jetstream.JetStream, stream string) (
 }
 
 // Quiet waits until every durable consumer of TELEPORT and JIRA has nothing
-// pending nor unacked.
+// pending nor unacked, and the streams have taken no new message for a
+// second: a webhook echoing the last change can still be on its way when the
+// consumers are momentarily idle.
 func Quiet(ctx context.Context, js jetstream.JetStream, d time.Duration) error {
+	var last string
+	var since time.Time
 	return Eventually(ctx, d, func() error {
+		var seqs []string
 		for _, stream := range []string{events.StreamTeleport, events.StreamJira} {
 			infos, err := consumerInfos(ctx, js, stream)
 			if err != nil {
@@ -473,9 +478,21 @@ func Quiet(ctx context.Context, js jetstream.JetStream, d time.Duration) error {
 			}
 			for _, ci := range infos {
 				if ci.NumAckPending != 0 || ci.NumPending != 0 {
+					last = ""
 					return fmt.Errorf("consumer %s/%s: %d unacked, %d pending", stream, ci.Name, ci.NumAckPending, ci.NumPending)
 				}
 			}
+			st, err := js.Stream(ctx, stream)
+			if err != nil {
+				return err
+			}
+			seqs = append(seqs, fmt.Sprint(st.CachedInfo().State.LastSeq))
+		}
+		if now := strings.Join(seqs, "/"); now != last {
+			last, since = now, time.Now()
+		}
+		if quiet := time.Since(since); quiet < time.Second {
+			return fmt.Errorf("streams quiet for %s only", quiet.Round(time.Millisecond))
 		}
 		return nil
 	})
