@@ -104,11 +104,14 @@ func TestJiraFaults(t *testing.T) {
 	s := harness.Start(t, bin, harness.Options{Replicas: twoOfEach})
 	// The per-issue write limit (Jira Cloud's jira-per-issue-on-write) is
 	// set under the pace of one issue's consecutive writes, so that 429s
-	// with Retry-After are certain at either latency.
-	latency, perIssue := 100*time.Millisecond, 2.0
+	// with Retry-After are certain at either latency: a write waits for a
+	// read of the issue before it, so two writes to one issue are at least
+	// two latencies apart; the limit allows one write per three.
+	latency := 100 * time.Millisecond
 	if soak() {
-		latency, perIssue = 2*time.Second, 0.4
+		latency = 2 * time.Second
 	}
+	perIssue := min(2, 1/(3*latency.Seconds()))
 	faults := jirasim.Faults{
 		Latency: latency, ErrorRate: 0.3, RateLimit: 40, IssueWriteLimit: perIssue, RetryAfter: time.Second,
 		ReadLag: time.Second, WebhookDuplicateRate: 0.2, WebhookReorderRate: 0.2, WebhookDropRate: 0.1,
