@@ -271,6 +271,24 @@ func TestClassifyTransitionRetriesWhatAStaleReadCauses(t *testing.T) {
 	}
 }
 
+// firstLimited waits for the emulator's first 429 and returns when it was
+// answered.
+func firstLimited(t *testing.T, s *jirasim.Server) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, r := range s.Requests() {
+			if r.Status == http.StatusTooManyRequests {
+				return r.Time
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the emulator never answered 429: the test proves nothing")
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
+	}
+}
+
 // After a 429 with Retry-After, no call of the process is sent before the
 // delay ends: a call started meanwhile waits instead of spending a request
 // of the budget to be refused again.
@@ -293,20 +311,7 @@ func TestRateLimitHoldsEveryCall(t *testing.T) {
 		}
 		first <- nil
 	}()
-	var limitedAt time.Time
-	deadline := time.Now().Add(10 * time.Second)
-	for limitedAt.IsZero() {
-		for _, r := range s.Requests() {
-			if r.Status == http.StatusTooManyRequests {
-				limitedAt = r.Time
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the emulator never answered 429: the test proves nothing")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	limitedAt := firstLimited(t, s)
 	if _, err := c.CreateIssue(ctx, createFields("started during the hold"), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -350,20 +355,7 @@ func TestPerIssueRateLimitHoldsOnlyThatIssue(t *testing.T) {
 		}
 		first <- nil
 	}()
-	var limitedAt time.Time
-	deadline := time.Now().Add(10 * time.Second)
-	for limitedAt.IsZero() {
-		for _, r := range s.Requests() {
-			if r.Status == http.StatusTooManyRequests {
-				limitedAt = r.Time
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the emulator never answered 429: the test proves nothing")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	limitedAt := firstLimited(t, s)
 	if _, err := c.AddComment(ctx, b.Key, "during a's hold"); err != nil {
 		t.Fatal(err)
 	}

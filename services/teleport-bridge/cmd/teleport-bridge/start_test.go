@@ -28,7 +28,7 @@ func TestStartRunsUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	code := make(chan int, 1)
-	var stderr syncWriter
+	var stderr bustest.LogBuffer
 	go func() { code <- (&Main{Stdout: &stderr, Stderr: &stderr}).Run(ctx, nil) }()
 
 	id, err := tp.CreateRequest(teleportsim.UserRequester, []string{"editor"}, "via main")

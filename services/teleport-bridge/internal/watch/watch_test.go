@@ -109,6 +109,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// run starts w until the test ends and returns a context for its calls.
+func run(t *testing.T, w *Watcher) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return ctx
+}
+
 // A failed publish of a watched event is not lost when the listing after
 // the reconnect lags behind the watch, and a stale listing never rolls a
 // request back.
@@ -116,13 +129,7 @@ func TestLaggingListingLosesNothing(t *testing.T) {
 	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
 	pub := &flakyPublisher{}
 	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: zerolog.Nop()})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	ctx := run(t, w)
 
 	first := <-tp.watchers
 	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
@@ -166,13 +173,7 @@ func TestUnlistedRequestIsLookedUpBeforeItExpires(t *testing.T) {
 	pub := &flakyPublisher{}
 	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond,
 		ListGrace: time.Nanosecond, Log: zerolog.Nop()})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	ctx := run(t, w)
 	watcher := <-tp.watchers
 	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
 
