@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,18 +211,72 @@ func TestPermanentErrorIsDeadLetteredOnce(t *testing.T) {
 
 func TestRepeatedTransientErrorsEndInDeadLetter(t *testing.T) {
 	_, b := setup(t)
+	s := spec("exhausted")
+	s.RetryWindow = 1500 * time.Millisecond
 	var calls atomic.Int32
-	run(t, b, spec("exhausted"), func(context.Context, bus.Delivery) error {
+	run(t, b, s, func(context.Context, bus.Delivery) error {
 		calls.Add(1)
 		return errors.New("timeout talking to jira")
 	})
-	publish(t, b, events.NewRequestCreated(request("r1", 0)))
-	eventually(t, 15*time.Second, "a dead letter after MaxAttempts", func() bool { return len(deadLetters(t, b, "exhausted")) == 1 })
-	if n := calls.Load(); n != 4 {
-		t.Fatalf("handler called %d times, want MaxAttempts=4", n)
+	ack := publish(t, b, events.NewRequestCreated(request("r1", 0)))
+	eventually(t, 15*time.Second, "a dead letter after the retry window", func() bool { return len(deadLetters(t, b, "exhausted")) == 1 })
+	dl := deadLetters(t, b, "exhausted")[0]
+	st, err := b.JS.Stream(context.Background(), events.StreamTeleport)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := deadLetters(t, b, "exhausted")[0].Header.Get(bus.HeaderDLQDelivery); got != "4" {
-		t.Fatalf("delivery header %q, want 4", got)
+	orig, err := st.GetMsg(context.Background(), ack.Sequence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// MaxAttempts (4) alone would have dead-lettered it after ~200ms.
+	if after := dl.Time.Sub(orig.Time); after < s.RetryWindow {
+		t.Fatalf("dead-lettered %s after the publish, before the %s retry window", after, s.RetryWindow)
+	}
+	n := calls.Load()
+	if n <= int32(s.MaxAttempts) {
+		t.Fatalf("handler called %d times; the window should have allowed more than MaxAttempts=%d", n, s.MaxAttempts)
+	}
+	if got := dl.Header.Get(bus.HeaderDLQDelivery); got != strconv.Itoa(int(n)) {
+		t.Fatalf("delivery header %q, want %d (every call)", got, n)
+	}
+	if e := dl.Header.Get(bus.HeaderDLQError); !strings.Contains(e, "timeout talking to jira") || !strings.Contains(e, fmt.Sprintf("after %d attempts", n)) {
+		t.Fatalf("Dlq-Error %q does not name the attempts and the last error", e)
+	}
+}
+
+// An outage that outlasts MaxAttempts but not the retry window costs
+// attempts, not events: the failing event and the one queued behind it on
+// the same subject are both handled, in order, once it ends.
+func TestTransientOutageWithinWindowLosesNothing(t *testing.T) {
+	_, b := setup(t)
+	s := spec("outage")
+	s.MaxAttempts = 2
+	s.RetryMin, s.RetryMax = 10*time.Millisecond, 40*time.Millisecond
+	var mu sync.Mutex
+	var handled []int
+	failures := 0
+	run(t, b, s, func(_ context.Context, d bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		ev := d.Event.Payload.(*events.RequestEvent)
+		if ev.Review == 1 && failures < 4*s.MaxAttempts {
+			failures++
+			return bus.Transient(errors.New("jira answered 503"))
+		}
+		handled = append(handled, ev.Review)
+		return nil
+	})
+	publish(t, b, reviewed("r1", 1))
+	publish(t, b, reviewed("r1", 2))
+	eventually(t, 15*time.Second, "both events handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(handled, []int{1, 2}) || failures != 4*s.MaxAttempts {
+		t.Fatalf("handled %v after %d failures, want [1 2] after %d", handled, failures, 4*s.MaxAttempts)
+	}
+	if dl := deadLetters(t, b, "outage"); len(dl) != 0 {
+		t.Fatalf("%d dead letters for a transient outage within the retry window: %s", len(dl), dl[0].Header.Get(bus.HeaderDLQError))
 	}
 }
 

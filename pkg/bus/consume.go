@@ -241,8 +241,11 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 		c.count(outcomeAck)
 		c.release(ctx, key, seq)
 		c.ack(ctx, msg, log)
-	case KindOf(herr) == KindPermanent || int(meta.NumDelivered) >= c.spec.MaxAttempts:
+	case KindOf(herr) == KindPermanent:
 		c.deadLetter(ctx, msg, meta, key, herr, log)
+	case c.retriesSpent(meta, herr):
+		c.deadLetter(ctx, msg, meta, key, fmt.Errorf("still failing after %d attempts over %s: %w",
+			meta.NumDelivered, time.Since(meta.Timestamp).Round(time.Second), herr), log)
 	default:
 		c.count(outcomeRetry)
 		delay := c.backoff(meta.NumDelivered, KindOf(herr))
@@ -363,9 +366,23 @@ func (c *Consumer) backoff(delivered uint64, kind Kind) time.Duration {
 	return half + time.Duration(rand.Int64N(int64(half)+1))
 }
 
+// retriesSpent reports whether the transient failure herr of this delivery
+// ends the message's retries: MaxAttempts deliveries and RetryWindow since
+// it was published have both passed (MaxAttempts alone for a Suspect error).
+func (c *Consumer) retriesSpent(meta *jetstream.MsgMetadata, herr error) bool {
+	if int(meta.NumDelivered) < c.spec.MaxAttempts {
+		return false
+	}
+	return isSuspect(herr) || time.Since(meta.Timestamp) >= c.spec.RetryWindow
+}
+
+// maxOrderDelay is the longest a message waits before it looks again
+// whether an earlier message of its subject has been handled.
+const maxOrderDelay = 2 * time.Second
+
 func (c *Consumer) orderDelay(delivered uint64) time.Duration {
 	d := 50 * time.Millisecond << min(delivered, 6)
-	return min(d, 2*time.Second) + time.Duration(rand.Int64N(int64(20*time.Millisecond)))
+	return min(d, maxOrderDelay) + time.Duration(rand.Int64N(int64(20*time.Millisecond)))
 }
 
 // heartbeat keeps the ack timer and the lease alive while a message waits

@@ -124,9 +124,14 @@ type ConsumerSpec struct {
 	// AckWait is how long JetStream waits for an ack before redelivering;
 	// the loop sends progress heartbeats while a handler runs. Default 30s.
 	AckWait time.Duration
-	// MaxAttempts bounds handler failures before a message is dead-lettered.
-	// Default 10.
+	// MaxAttempts and RetryWindow bound the retries of a transient failure:
+	// a message is dead-lettered once it has been delivered MaxAttempts
+	// times and was published at least RetryWindow ago, whichever comes
+	// last, so an outage shorter than the window loses nothing to the
+	// dead-letter stream however many attempts it costs. A permanent error
+	// is dead-lettered at once. Defaults 10 and 24h.
 	MaxAttempts int
+	RetryWindow time.Duration
 	// Concurrency bounds the messages in flight in this process (prefetch
 	// included). Default 64.
 	Concurrency int
@@ -142,6 +147,7 @@ func (s ConsumerSpec) withDefaults() ConsumerSpec {
 	if s.MaxAttempts <= 0 {
 		s.MaxAttempts = 10
 	}
+	s.RetryWindow = orDefault(s.RetryWindow, 24*time.Hour)
 	if s.Concurrency <= 0 {
 		s.Concurrency = 64
 	}
@@ -151,11 +157,14 @@ func (s ConsumerSpec) withDefaults() ConsumerSpec {
 	return s
 }
 
-// maxDeliver is the JetStream bound. It is above MaxAttempts because
-// redeliveries that wait for an earlier message of the same subject also
-// count; the loop dead-letters a message before JetStream would give up on
-// it, so none is dropped silently.
-func (s ConsumerSpec) maxDeliver() int { return s.MaxAttempts * 5 }
+// maxDeliver is the JetStream bound, a safety net far above what the
+// retry window needs: redeliveries that wait for an earlier message of the
+// same subject also count, at most one per maxOrderDelay while that message
+// retries for its window. The loop dead-letters a message before JetStream
+// would give up on it, so none is dropped silently.
+func (s ConsumerSpec) maxDeliver() int {
+	return s.MaxAttempts*5 + int(2*s.RetryWindow/maxOrderDelay)
+}
 
 // EnsureConsumer creates the durable consumer or updates its settings. An
 // update keeps its delivery state, so a restarted service resumes where it

@@ -29,9 +29,10 @@ func (k Kind) String() string {
 }
 
 type kindError struct {
-	kind  Kind
-	after time.Duration
-	err   error
+	kind    Kind
+	after   time.Duration
+	suspect bool
+	err     error
 }
 
 func (e *kindError) Error() string { return e.err.Error() }
@@ -50,6 +51,16 @@ func RetryAfter(err error, d time.Duration) error {
 	return &kindError{kind: KindTransient, after: d, err: err}
 }
 
+// Suspect is a transient error that may be permanent: a transition
+// refused because the issue was read stale, or because the workflow really
+// lacks it. It is redelivered after at least d like RetryAfter, but a
+// message failing with it is dead-lettered after MaxAttempts deliveries
+// without waiting for the retry window, so a real configuration gap shows
+// within minutes.
+func Suspect(err error, d time.Duration) error {
+	return &kindError{kind: KindTransient, after: d, suspect: true, err: err}
+}
+
 // Conflict marks a lost compare-and-swap: redeliver soon and re-read.
 func Conflict(err error) error { return &kindError{kind: KindConflict, err: err} }
 
@@ -60,6 +71,12 @@ func KindOf(err error) Kind {
 		return ke.kind
 	}
 	return KindTransient
+}
+
+// isSuspect reports whether err was marked Suspect.
+func isSuspect(err error) bool {
+	var ke *kindError
+	return errors.As(err, &ke) && ke.suspect
 }
 
 // retryAfter returns the minimum delay err asks for, if any.

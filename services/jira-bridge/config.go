@@ -45,7 +45,8 @@ type Config struct {
 	JiraRetryMin    time.Duration `split_words:"true" default:"500ms" desc:"Minimum back-off between Jira retries (jittered, doubled each time) when Jira gives no Retry-After."`
 	JiraRetryMax    time.Duration `split_words:"true" default:"30s" desc:"Maximum back-off between Jira retries, and the longest Retry-After slept in-process."`
 
-	MaxAttempts int           `split_words:"true" default:"10" desc:"Handler failures before an event is dead-lettered."`
+	MaxAttempts int           `split_words:"true" default:"10" desc:"Deliveries of an event before a failure dead-letters it: a transition the workflow refuses after these alone, a transient failure only once JIRA_BRIDGE_RETRY_WINDOW has passed too."`
+	RetryWindow time.Duration `split_words:"true" default:"24h" desc:"How long after its publication an event that fails transiently (Jira down, 5xx, 429) is still retried; only then is it dead-lettered."`
 	RetryMin    time.Duration `split_words:"true" default:"1s" desc:"Minimum redelivery delay of an event after a transient error."`
 	RetryMax    time.Duration `split_words:"true" default:"5m" desc:"Maximum redelivery delay of an event after a transient error."`
 	Concurrency int           `split_words:"true" default:"16" desc:"Events handled at once per consumer (different requests; one request is always serial)."`
@@ -119,6 +120,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	durDef(&c.JiraTimeout, 30*time.Second)
 	durDef(&c.JiraRetryMin, 500*time.Millisecond)
 	durDef(&c.JiraRetryMax, 30*time.Second)
+	durDef(&c.RetryWindow, 24*time.Hour)
 	durDef(&c.RetryMin, time.Second)
 	durDef(&c.RetryMax, 5*time.Minute)
 	durDef(&c.AckWait, 30*time.Second)

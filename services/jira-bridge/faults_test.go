@@ -63,6 +63,65 @@ func TestWorkCompletesOnceUnder429And5xx(t *testing.T) {
 	}
 }
 
+// A Jira outage that outlasts JIRA_BRIDGE_MAX_ATTEMPTS deliveries but not
+// JIRA_BRIDGE_RETRY_WINDOW dead-letters nothing: the issue is created once
+// Jira answers again.
+func TestOutageLongerThanMaxAttemptsLosesNothing(t *testing.T) {
+	e := newEnv(t, jirasim.Options{Seed: 5})
+	cfg := e.config()
+	cfg.MaxAttempts, cfg.JiraMaxRetries = 2, 0
+	e.start(cfg, "bridge")
+	if err := e.jira.SetFaults(jirasim.Faults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	r := request("olga", "editor")
+	e.publish(events.NewRequestCreated(r), 1)
+	// No in-process retries: every failed call is one failed delivery.
+	eventually(t, 30*time.Second, "four times MaxAttempts failed deliveries", func() bool {
+		failed := 0
+		for _, rq := range e.jira.Requests() {
+			if rq.Status >= 500 {
+				failed++
+			}
+		}
+		return failed >= 4*cfg.MaxAttempts
+	})
+	if err := e.jira.SetFaults(jirasim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	e.issueOf(r.ID, "Pending")
+	if dl := e.deadLetters(); len(dl) != 0 {
+		t.Fatalf("dead letters after an outage within the retry window: %v", dl)
+	}
+	if iss := e.issuesFor(r.ID); len(iss) != 1 {
+		t.Fatalf("request has %d issues, want 1", len(iss))
+	}
+}
+
+// A workflow that lacks a transition the bridge needs is a configuration
+// gap, not an outage: the event is dead-lettered after MaxAttempts with the
+// fix in its reason, without waiting for the retry window.
+func TestMissingTransitionDeadLettersAfterMaxAttempts(t *testing.T) {
+	e := newEnv(t, jirasim.Options{Transitions: []jirasim.Transition{
+		{Name: "Start review", From: []string{"Backlog"}, To: "Pending"},
+		{Name: "Approve", From: []string{"Pending"}, To: "Approved"},
+		{Name: "Deny", From: []string{"Pending"}, To: "Denied"},
+	}})
+	cfg := e.config()
+	cfg.MaxAttempts = 3
+	e.start(cfg, "bridge")
+	r := request("pat", "editor")
+	e.publish(events.NewRequestCreated(r), 1)
+	e.issueOf(r.ID, "Pending")
+	e.publish(events.NewRequestExpired(r), 1)
+	var dl []string
+	eventually(t, 30*time.Second, "a dead letter", func() bool { dl = e.deadLetters(); return len(dl) > 0 })
+	if len(dl) != 1 || !strings.Contains(dl[0], `no transition to status "Expired"`) || !strings.Contains(dl[0], "JIRA_BRIDGE_STATUS_") ||
+		!strings.Contains(dl[0], fmt.Sprintf("after %d attempts", cfg.MaxAttempts)) {
+		t.Fatalf("dead letters = %v", dl)
+	}
+}
+
 // A 400 from Jira dead-letters the event with Jira's error text.
 func TestJira400DeadLettersWithJiraText(t *testing.T) {
 	// The project's teleportAccessRequestId field is numeric: Jira refuses

@@ -127,7 +127,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 
 	spec := func(stream, durable, filter string) bus.ConsumerSpec {
 		return bus.ConsumerSpec{Stream: stream, Durable: durable, FilterSubjects: []string{filter},
-			MaxAttempts: cfg.MaxAttempts, Concurrency: cfg.Concurrency, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, AckWait: cfg.AckWait}
+			MaxAttempts: cfg.MaxAttempts, RetryWindow: cfg.RetryWindow, Concurrency: cfg.Concurrency, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, AckWait: cfg.AckWait}
 	}
 	for _, c := range []struct {
 		spec bus.ConsumerSpec

@@ -51,7 +51,8 @@ type Config struct {
 	ReconnectBackoffMin time.Duration `split_words:"true" default:"500ms" desc:"Minimum delay before re-watching Teleport after the stream dropped."`
 	ReconnectBackoffMax time.Duration `split_words:"true" default:"30s" desc:"Maximum delay before re-watching Teleport."`
 	DecisionConcurrency int           `split_words:"true" default:"16" desc:"Decisions handled at once by this replica."`
-	DecisionMaxAttempts int           `split_words:"true" default:"10" desc:"Attempts at a decision before it is dead-lettered."`
+	DecisionMaxAttempts int           `split_words:"true" default:"10" desc:"Attempts at a decision before a transient failure may dead-letter it (once TELEPORT_BRIDGE_DECISION_RETRY_WINDOW has passed too)."`
+	DecisionRetryWindow time.Duration `split_words:"true" default:"24h" desc:"How long after it was made a decision that fails transiently (Teleport unreachable) is still retried; only then is it dead-lettered."`
 	HTTPAddr            string        `split_words:"true" default:":8091" desc:"Listen address of /status /healthz /readyz /metrics (standalone binary only; empty disables)."`
 
 	reviewers map[string]string
@@ -131,6 +132,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.DecisionMaxAttempts <= 0 {
 		c.DecisionMaxAttempts = 10
+	}
+	if c.DecisionRetryWindow <= 0 {
+		c.DecisionRetryWindow = 24 * time.Hour
 	}
 	return nil
 }

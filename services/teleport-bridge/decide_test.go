@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -238,4 +239,37 @@ func TestReviewModeTeleportRefusal(t *testing.T) {
 	if r, _ := h.tp.Request(id); r.GetState() != types.RequestState_PENDING || len(r.GetReviews()) != 0 {
 		t.Fatalf("request changed: %v %v", r.GetState(), r.GetReviews())
 	}
+}
+
+// Teleport unreachable for longer than DecisionMaxAttempts deliveries take,
+// but within DecisionRetryWindow: the decision waits and is applied, not
+// dead-lettered.
+func TestDecisionOutlivesTeleportOutage(t *testing.T) {
+	h := newHarness(t, teleportsim.Options{})
+	cfg := h.config(teleportsim.UserAccessPlugin)
+	cfg.DecisionMaxAttempts = 2
+	b := h.start(cfg)
+	id, _ := h.tp.CreateRequest(teleportsim.UserRequester, []string{"editor"}, "outage")
+	h.link(id, "10001", "TAR-1")
+	h.tp.RefuseConnections(5 * time.Second)
+	d := h.decide(id, "10001", "TAR-1", "100", events.VerdictApprove, jiraActor)
+	if out := h.outcome(d); out.Kind != events.DecisionApplied {
+		t.Fatalf("outcome = %+v", out)
+	}
+	// The outage really outlasted MaxAttempts: the decision failed more
+	// often than that before it was applied.
+	m := scrape(b)
+	var retries int
+	for _, line := range strings.Split(m, "\n") {
+		if strings.HasPrefix(line, `accessbridge_messages_total{consumer="teleport-bridge-decisions",outcome="retry"} `) {
+			retries, _ = strconv.Atoi(strings.Fields(line)[1])
+		}
+		if strings.Contains(line, `outcome="dead_letter"`) {
+			t.Fatalf("dead-lettered: %s", line)
+		}
+	}
+	if retries < cfg.DecisionMaxAttempts {
+		t.Fatalf("%d failed attempts before the decision was applied; the outage did not outlast DecisionMaxAttempts=%d", retries, cfg.DecisionMaxAttempts)
+	}
+	t.Logf("applied after %d failed attempts", retries)
 }

@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.consumer, err = b.NewConsumer(ctx, bus.ConsumerSpec{
 		Stream: events.StreamJira, Durable: DecisionsConsumer,
 		FilterSubjects: []string{events.SubjectJiraDecisions + ".>"},
-		MaxAttempts:    cfg.DecisionMaxAttempts, Concurrency: cfg.DecisionConcurrency,
+		MaxAttempts:    cfg.DecisionMaxAttempts, RetryWindow: cfg.DecisionRetryWindow, Concurrency: cfg.DecisionConcurrency,
 		RetryMin: 500 * time.Millisecond, RetryMax: time.Minute, HandlerTimeout: time.Minute,
 	}, decider.Handle, consumerMetrics)
 	if err != nil {

@@ -80,8 +80,10 @@ func (d *Decider) ignore(log zerolog.Logger, reason, msg string) error {
 }
 
 // HandleWebhook handles one webhook.received event. lastTry says the
-// consume loop will not redeliver it again: an unconfirmed status is then
-// given up instead of retried.
+// attempts JIRA_BRIDGE_MAX_ATTEMPTS allows are spent: a move on an issue
+// whose link is not recorded, or whose status Jira does not confirm, is
+// then given up instead of retried (the reconciler still compares the
+// board with the projection).
 func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, lastTry bool, log zerolog.Logger) error {
 	p, err := ParsePayload(w.Body)
 	if err != nil {

@@ -141,10 +141,11 @@ func Classify(err error) error {
 // status is refused with 400 (or 409), or is missing from the list. Those
 // are retried after a short delay — the redelivery re-reads the issue and
 // finds the move done — and a workflow that really lacks the transition is
-// dead-lettered after the consumer's MaxAttempts, with Jira's text.
+// dead-lettered after the consumer's MaxAttempts (bus.Suspect: the retry
+// window does not apply), with Jira's text.
 func ClassifyTransition(err error) error {
 	if errors.Is(err, ErrNoTransition) || IsStatus(err, http.StatusBadRequest) || IsStatus(err, http.StatusConflict) {
-		return bus.RetryAfter(err, 2*time.Second)
+		return bus.Suspect(err, 2*time.Second)
 	}
 	return Classify(err)
 }
