@@ -79,7 +79,11 @@ type tracked struct {
 	legacyOK  bool // legacy lookup done
 	published map[string]bool
 	firstSeen time.Time
-	deleted   bool
+	// deleteSeen: Teleport reported the request deleted; deleted: that
+	// was published. A deletion whose publish failed is published by the
+	// next listing, whatever the listing shows.
+	deleteSeen bool
+	deleted    bool
 }
 
 // New returns a watcher; Run starts it.
@@ -247,6 +251,19 @@ func (w *Watcher) Relist(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list access requests: %w", err)
 	}
+	var undelivered []string
+	w.mu.Lock()
+	for id, t := range w.tracked {
+		if t.deleteSeen && !t.deleted {
+			undelivered = append(undelivered, id)
+		}
+	}
+	w.mu.Unlock()
+	for _, id := range undelivered {
+		if err := w.deleted(ctx, id); err != nil {
+			return err
+		}
+	}
 	listed := make(map[string]bool, len(reqs))
 	for _, r := range reqs {
 		listed[r.GetName()] = true
@@ -371,7 +388,7 @@ func (w *Watcher) observe(ctx context.Context, req types.AccessRequest) error {
 		t = &tracked{published: map[string]bool{}, firstSeen: time.Now()}
 		w.tracked[id] = t
 	}
-	if t.deleted {
+	if t.deleteSeen {
 		w.mu.Unlock()
 		return nil // a stale listing of a request already deleted
 	}
@@ -462,11 +479,29 @@ func (w *Watcher) deleted(ctx context.Context, id string) error {
 		w.markDeleted(id, snap)
 		return nil
 	}
+	w.noteDeletion(id, snap)
 	if err := w.publish(ctx, events.NewRequestExpired(snap)); err != nil {
 		return err
 	}
 	w.markDeleted(id, snap)
 	return nil
+}
+
+// noteDeletion records that Teleport deleted a pending request before its
+// expiry is published, so that a failed publish is retried by the next
+// listing instead of waiting for the request to be missed by listings.
+func (w *Watcher) noteDeletion(id string, snap events.AccessRequest) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t := w.tracked[id]
+	if t == nil {
+		t = &tracked{published: map[string]bool{}, firstSeen: time.Now()}
+		w.tracked[id] = t
+	}
+	if t.snap.ID == "" {
+		t.snap = snap
+	}
+	t.deleteSeen = true
 }
 
 func (w *Watcher) markDeleted(id string, snap events.AccessRequest) {
@@ -477,5 +512,5 @@ func (w *Watcher) markDeleted(id string, snap events.AccessRequest) {
 		t = &tracked{published: map[string]bool{}, firstSeen: time.Now(), snap: snap}
 		w.tracked[id] = t
 	}
-	t.deleted = true
+	t.deleteSeen, t.deleted = true, true
 }

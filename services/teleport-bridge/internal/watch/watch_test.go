@@ -203,3 +203,37 @@ func TestUnlistedRequestIsLookedUpBeforeItExpires(t *testing.T) {
 		t.Fatalf("published %v, want r3 created then expired", got)
 	}
 }
+
+// A deletion the watch reported but that could not be published (NATS
+// unavailable) is published right after the reconnect, even though the
+// request was first seen within ListGrace and a lagging listing still
+// shows it: the watch's word is final.
+func TestWatchedDeletionSurvivesFailedPublish(t *testing.T) {
+	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
+	pub := &flakyPublisher{}
+	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond,
+		ListGrace: time.Hour, Log: zerolog.Nop()})
+	ctx := run(t, w)
+	watcher := <-tp.watchers
+	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
+
+	r4 := request(t, "r4", types.RequestState_PENDING)
+	watcher.events <- types.Event{Type: types.OpPut, Resource: r4}
+	waitFor(t, "r4 created", func() bool { return slices.Contains(pub.ids(), "r4:created") })
+
+	tp.mu.Lock()
+	tp.listed = []types.AccessRequest{r4} // the listing lags behind the deletion
+	tp.mu.Unlock()
+	pub.mu.Lock()
+	pub.fail = 1
+	pub.mu.Unlock()
+	watcher.events <- types.Event{Type: types.OpDelete, Resource: r4}
+	<-tp.watchers // the failed publish ended the session
+	waitFor(t, "r4 expired after the reconnect", func() bool { return slices.Contains(pub.ids(), "r4:expired") })
+	if err := w.Relist(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := pub.ids(); !slices.Equal(got, []string{"r4:created", "r4:expired"}) {
+		t.Fatalf("published %v, want r4 created then expired, once", got)
+	}
+}
