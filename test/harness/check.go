@@ -320,7 +320,11 @@ func (c *Checker) Check(ctx context.Context) Report {
 
 	// Nothing left unacked.
 	for _, stream := range []string{events.StreamTeleport, events.StreamJira} {
-		infos, err := consumerInfos(ctx, c.JS, stream)
+		var infos []*jetstream.ConsumerInfo
+		err := Eventually(ctx, time.Minute, func() (err error) {
+			infos, err = consumerInfos(ctx, c.JS, stream)
+			return err
+		})
 		if err != nil {
 			add("unacked", "list consumers of %s: %v", stream, err)
 			continue
@@ -390,17 +394,24 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 	return out, err
 }
 
+// apiTimeout bounds one JetStream API call of a read. A request that
+// reaches a stream without a leader (elected after a node restart) is
+// never answered, so a short bound lets ReadStream ask again.
+const apiTimeout = 10 * time.Second
+
 func readStreamOnce(ctx context.Context, js jetstream.JetStream, stream, filter string) ([]*jetstream.RawStreamMsg, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	st, err := js.Stream(ctx, stream)
+	actx, cancel := context.WithTimeout(ctx, apiTimeout)
+	st, err := js.Stream(actx, stream)
+	cancel()
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	actx, cancel = context.WithTimeout(ctx, apiTimeout)
+	cons, err := st.OrderedConsumer(actx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +421,9 @@ func readStreamOnce(ctx context.Context, js jetstream.JetStream, stream, filter 
 		defer cancel()
 		_ = st.DeleteConsumer(dctx, cons.CachedInfo().Name)
 	}()
-	info, err := cons.Info(ctx)
+	actx, cancel = context.WithTimeout(ctx, apiTimeout)
+	info, err := cons.Info(actx)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +459,7 @@ func readStreamOnce(ctx context.Context, js jetstream.JetStream, stream, filter 
 }
 
 func consumerInfos(ctx context.Context, js jetstream.JetStream, stream string) ([]*jetstream.ConsumerInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
@@ -482,7 +495,9 @@ func Quiet(ctx context.Context, js jetstream.JetStream, d time.Duration) error {
 					return fmt.Errorf("consumer %s/%s: %d unacked, %d pending", stream, ci.Name, ci.NumAckPending, ci.NumPending)
 				}
 			}
-			st, err := js.Stream(ctx, stream)
+			actx, cancel := context.WithTimeout(ctx, apiTimeout)
+			st, err := js.Stream(actx, stream)
+			cancel()
 			if err != nil {
 				return err
 			}
