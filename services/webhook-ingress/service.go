@@ -115,10 +115,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if cfg.RateLimit > 0 {
 		limiter = webhook.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, nil)
 	}
-	proxies, err := cfg.trustedProxies()
-	if err != nil {
-		return nil, err
-	}
+	proxies, _ := cfg.trustedProxies() // checked by CheckAndSetDefaults
 	h, err := webhook.NewHandler(webhook.Options{
 		Auth:           auth,
 		Publisher:      busPublisher{b: deps.Bus},

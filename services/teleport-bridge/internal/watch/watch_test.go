@@ -46,6 +46,13 @@ func (f *laggingTeleport) NewWatcher(context.Context, types.Watch) (types.Watche
 	return w, nil
 }
 
+// list sets what the next listings show.
+func (f *laggingTeleport) list(reqs ...types.AccessRequest) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listed = reqs
+}
+
 func (f *laggingTeleport) GetAccessRequests(_ context.Context, filter types.AccessRequestFilter) ([]types.AccessRequest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -75,6 +82,13 @@ func (p *flakyPublisher) Publish(_ context.Context, pl events.Payload) error {
 		p.store = append(p.store, pl.DedupID())
 	}
 	return nil
+}
+
+// failNext makes the next n publishes fail.
+func (p *flakyPublisher) failNext(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fail = n
 }
 
 func (p *flakyPublisher) ids() []string {
@@ -109,9 +123,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// run starts w until the test ends and returns a context for its calls.
-func run(t *testing.T, w *Watcher) context.Context {
+// startWatching runs a watcher of tp until the test ends and returns it
+// with its publisher, a context for its calls, and its first watch stream,
+// once it is ready.
+func startWatching(t *testing.T, tp *laggingTeleport, listGrace time.Duration) (*Watcher, *flakyPublisher, context.Context, *fakeWatcher) {
 	t.Helper()
+	pub := &flakyPublisher{}
+	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond,
+		ListGrace: listGrace, Log: zerolog.Nop()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -119,7 +138,9 @@ func run(t *testing.T, w *Watcher) context.Context {
 		cancel()
 		<-done
 	})
-	return ctx
+	first := <-tp.watchers
+	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
+	return w, pub, ctx, first
 }
 
 // A failed publish of a watched event is not lost when the listing after
@@ -127,36 +148,23 @@ func run(t *testing.T, w *Watcher) context.Context {
 // request back.
 func TestLaggingListingLosesNothing(t *testing.T) {
 	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
-	pub := &flakyPublisher{}
-	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: zerolog.Nop()})
-	ctx := run(t, w)
-
-	first := <-tp.watchers
-	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
+	_, pub, _, first := startWatching(t, tp, 0)
 
 	// Watched: r1 created then approved; the approval's publish fails once.
 	first.events <- types.Event{Type: types.OpPut, Resource: request(t, "r1", types.RequestState_PENDING)}
 	waitFor(t, "r1 created", func() bool { return slices.Contains(pub.ids(), "r1:created") })
-	pub.mu.Lock()
-	pub.fail = 1
-	pub.mu.Unlock()
+	pub.failNext(1)
 	first.events <- types.Event{Type: types.OpPut, Resource: request(t, "r1", types.RequestState_APPROVED)}
 
 	// The session ends; the next listing is stale: it still shows r1 pending.
-	tp.mu.Lock()
-	tp.listed = []types.AccessRequest{request(t, "r1", types.RequestState_PENDING)}
-	tp.mu.Unlock()
+	tp.list(request(t, "r1", types.RequestState_PENDING))
 	current := <-tp.watchers
 	waitFor(t, "r1 resolved after reconnect", func() bool { return slices.Contains(pub.ids(), "r1:resolved:APPROVED") })
 
 	// A brand-new watched request whose publish fails, and a listing that
 	// does not show it yet: published after the reconnect all the same.
-	pub.mu.Lock()
-	pub.fail = 1
-	pub.mu.Unlock()
-	tp.mu.Lock()
-	tp.listed = []types.AccessRequest{request(t, "r1", types.RequestState_APPROVED)}
-	tp.mu.Unlock()
+	pub.failNext(1)
+	tp.list(request(t, "r1", types.RequestState_APPROVED))
 	current.events <- types.Event{Type: types.OpPut, Resource: request(t, "r2", types.RequestState_PENDING)}
 	<-tp.watchers
 	waitFor(t, "r2 created after reconnect", func() bool { return slices.Contains(pub.ids(), "r2:created") })
@@ -170,12 +178,7 @@ func TestLaggingListingLosesNothing(t *testing.T) {
 // the next relisting reports the expiry, once.
 func TestUnlistedRequestIsLookedUpBeforeItExpires(t *testing.T) {
 	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8), existing: map[string]types.AccessRequest{}}
-	pub := &flakyPublisher{}
-	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond,
-		ListGrace: time.Nanosecond, Log: zerolog.Nop()})
-	ctx := run(t, w)
-	watcher := <-tp.watchers
-	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
+	w, pub, ctx, watcher := startWatching(t, tp, time.Nanosecond)
 
 	r3 := request(t, "r3", types.RequestState_PENDING)
 	tp.mu.Lock()
@@ -210,23 +213,14 @@ func TestUnlistedRequestIsLookedUpBeforeItExpires(t *testing.T) {
 // shows it: the watch's word is final.
 func TestWatchedDeletionSurvivesFailedPublish(t *testing.T) {
 	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
-	pub := &flakyPublisher{}
-	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond,
-		ListGrace: time.Hour, Log: zerolog.Nop()})
-	ctx := run(t, w)
-	watcher := <-tp.watchers
-	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
+	w, pub, ctx, watcher := startWatching(t, tp, time.Hour)
 
 	r4 := request(t, "r4", types.RequestState_PENDING)
 	watcher.events <- types.Event{Type: types.OpPut, Resource: r4}
 	waitFor(t, "r4 created", func() bool { return slices.Contains(pub.ids(), "r4:created") })
 
-	tp.mu.Lock()
-	tp.listed = []types.AccessRequest{r4} // the listing lags behind the deletion
-	tp.mu.Unlock()
-	pub.mu.Lock()
-	pub.fail = 1
-	pub.mu.Unlock()
+	tp.list(r4) // the listing lags behind the deletion
+	pub.failNext(1)
 	watcher.events <- types.Event{Type: types.OpDelete, Resource: r4}
 	<-tp.watchers // the failed publish ended the session
 	waitFor(t, "r4 expired after the reconnect", func() bool { return slices.Contains(pub.ids(), "r4:expired") })
