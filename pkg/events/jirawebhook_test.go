@@ -299,3 +299,14 @@ func TestActorIdentityIsStable(t *testing.T) {
 		t.Errorf("delegator %q: an email the user can edit must not name them", d.Delegator())
 	}
 }
+
+func BenchmarkParseJiraWebhook(b *testing.B) {
+	body := corpusFiles(b)["01"]
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseJiraWebhook(body, "customfield_10050"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

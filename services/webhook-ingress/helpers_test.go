@@ -202,7 +202,7 @@ func (h *harness) published() []events.Event {
 		if err != nil {
 			h.t.Fatalf("get message %d: %v", seq, err)
 		}
-		ev, err := events.Decode(m.Data)
+		ev, err := events.DecodeMessage(m.Header, m.Data)
 		if err != nil {
 			h.t.Fatalf("message %d does not decode: %v", seq, err)
 		}
