@@ -25,6 +25,8 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/pkg/service/config"
 	jirabridge "github.com/accessbridge/accessbridge/services/jira-bridge"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/domain"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/projection"
 	jirasim "github.com/accessbridge/accessbridge/sim/jira"
 )
 
@@ -61,7 +63,7 @@ func newEnv(t *testing.T, opts jirasim.Options) *env {
 			t.Fatal(err)
 		}
 	}
-	kv, err := e.bus.EnsureKV(ctx, events.BucketRequestIssues, "", 0)
+	kv, err := e.bus.EnsureKV(ctx, projection.Bucket, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,15 +198,15 @@ func (e *env) publishOutcome(o *events.DecisionOutcome) {
 }
 
 // entry reads the request-issues value.
-func (e *env) entry(requestID string) (events.RequestIssue, bool) {
+func (e *env) entry(requestID string) (projection.Entry, bool) {
 	v, err := e.kv.Get(context.Background(), requestID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return events.RequestIssue{}, false
+		return projection.Entry{}, false
 	}
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r, err := events.DecodeRequestIssue(v.Value())
+	r, err := projection.Decode(v.Value())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -359,7 +361,8 @@ func request(user string, roles ...string) events.AccessRequest {
 	reqSeq.n++
 	n := reqSeq.n
 	reqSeq.Unlock()
-	created := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
+	// Created now: after the bridge's log began, so no label lookup.
+	created := time.Now().UTC().Truncate(time.Second)
 	return events.AccessRequest{
 		ID: fmt.Sprintf("0190c2a4-%04d-7000-8000-00000000%04d", n, n), User: user, Roles: roles,
 		RequestedResources: []events.Resource{{Kind: "node", Cluster: "prod", Name: "db-1", FriendlyName: "database one"}},
@@ -388,4 +391,18 @@ func userByName(t *testing.T, s *jirasim.Server, name string) jirasim.User {
 	}
 	t.Fatalf("no user %s", name)
 	return jirasim.User{}
+}
+
+// claim is what a replica leaves behind when it dies between recording its
+// intent to create the issue and recording the link.
+func claim(requestID, owner string) []byte {
+	e := projection.Entry{RequestID: requestID, Project: "TAR"}
+	e.Intend("", domain.WriteLink, owner, time.Now())
+	return e.Encode()
+}
+
+// creating reports whether the entry holds an unconfirmed create.
+func creating(e projection.Entry) bool {
+	_, ok := e.Intended("", domain.WriteLink)
+	return ok && !e.Linked()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/decisions"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/domain"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/issues"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/jira"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/metrics"
@@ -46,6 +47,7 @@ type Service struct {
 	cfg        Config
 	log        zerolog.Logger
 	jira       *jira.Client
+	bus        *bus.Bus
 	consumers  []*bus.Consumer
 	reconciler *reconcile.Reconciler
 	linker     *issues.Linker
@@ -88,11 +90,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			return nil, err
 		}
 	}
-	kv, err := deps.Bus.EnsureKV(ctx, events.BucketRequestIssues, "request id → Jira issue, owned by the jira-bridge", 0)
+	kv, err := deps.Bus.EnsureKV(ctx, projection.Bucket, "request id → Jira issue, owned by the jira-bridge", 0)
 	if err != nil {
 		return nil, err
 	}
-	store := &projection.Store{KV: kv}
+	store := &projection.KV{KV: kv}
 	// The bucket is a projection of the JIRA stream: rebuild it when it was
 	// lost (or when asked), so that nothing the bridge did is done again.
 	empty, err := store.Empty(ctx)
@@ -101,29 +103,34 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	if empty || cfg.RebuildProjection {
 		start := time.Now()
-		read, written, err := store.Rebuild(ctx, deps.Bus.JS)
+		read, written, err := projection.Rebuild(ctx, deps.Bus.JS, store)
 		if err != nil {
 			return nil, err
 		}
 		log.Info().Int("events", read).Int("entries", written).Dur("took", time.Since(start)).Bool("bucket_was_empty", empty).
 			Msg("request-issues projection rebuilt from the JIRA stream")
 	}
-	pub := publisher{deps.Bus}
-	statuses := issues.Statuses{Pending: cfg.StatusPending, Approved: cfg.StatusApproved, Denied: cfg.StatusDenied, Expired: cfg.StatusExpired, Promoted: cfg.StatusPromoted}
-	s := &Service{cfg: cfg, log: log, jira: jc}
+	logStart, err := logBegan(ctx, deps.Bus)
+	if err != nil {
+		return nil, err
+	}
+	statuses := domain.Statuses{Pending: cfg.StatusPending, Approved: cfg.StatusApproved, Denied: cfg.StatusDenied, Expired: cfg.StatusExpired, Promoted: cfg.StatusPromoted}
+	labels := domain.Labels{Prefix: cfg.LabelPrefix}
+	s := &Service{cfg: cfg, log: log, jira: jc, bus: deps.Bus}
+	w := &issues.Writer{Jira: jc, Store: store, Metrics: m, Owner: instanceID(), IssueType: cfg.IssueType, Bot: facts.bot}
 	s.linker = issues.New(issues.Config{
-		Source: Source, DefaultProject: cfg.Project, ProjectByRole: cfg.ProjectMap, IssueType: cfg.IssueType,
-		Statuses: statuses, LabelPrefix: cfg.LabelPrefix, ExtraLabels: cfg.Labels, RequestIDField: facts.requestIDField,
-		SetReporter: cfg.SetReporter, Bot: facts.bot, Owner: instanceID(), ClaimTTL: cfg.AckWait,
-	}, jc, store, pub, m)
+		DefaultProject: cfg.Project, ProjectByRole: cfg.ProjectMap, IssueType: cfg.IssueType,
+		Statuses: statuses, Labels: labels, ExtraLabels: cfg.Labels, RequestIDField: facts.requestIDField,
+		SetReporter: cfg.SetReporter, ClaimTTL: cfg.AckWait, LogStart: logStart,
+	}, w)
 	s.decider = decisions.New(decisions.Config{
-		Source: Source, Statuses: statuses, LabelPrefix: cfg.LabelPrefix, RequestIDField: facts.requestIDField,
+		Statuses: statuses, Labels: labels, RequestIDField: facts.requestIDField,
 		Bot: facts.bot, ConfirmWindow: cfg.ConfirmWindow, ConfirmRetry: confirmRetry(cfg),
-	}, jc, store, pub, m)
+	}, jc, w)
 	s.reconciler = reconcile.New(reconcile.Config{
-		Projects: cfg.Projects(), LabelPrefix: cfg.LabelPrefix, Statuses: statuses,
+		Source: Source, Projects: cfg.Projects(), Labels: labels, Statuses: statuses,
 		Interval: cfg.ReconcileInterval, Window: cfg.ReconcileWindow, Bot: facts.bot,
-	}, jc, store, s.decider, log)
+	}, jc, store, s.decider, publisher{deps.Bus}, log)
 
 	spec := func(stream, durable, filter string) bus.ConsumerSpec {
 		return bus.ConsumerSpec{Stream: stream, Durable: durable, FilterSubjects: []string{filter},
@@ -131,13 +138,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	for _, c := range []struct {
 		spec bus.ConsumerSpec
-		h    bus.Handler
+		h    handler
 	}{
 		{spec(events.StreamTeleport, ConsumerRequests, events.SubjectRequests+".>"), s.handleRequest},
 		{spec(events.StreamTeleport, ConsumerOutcomes, events.SubjectTeleportDecisions+".>"), s.handleOutcome},
 		{spec(events.StreamJira, ConsumerWebhooks, events.SubjectWebhooks+".>"), s.handleWebhook},
 	} {
-		cons, err := deps.Bus.NewConsumer(ctx, c.spec, countDeadLetters(c.spec.Durable, m, c.h), bm)
+		cons, err := deps.Bus.NewConsumer(ctx, c.spec, s.countDeadLetters(c.spec.Durable, m, c.h), bm)
 		if err != nil {
 			return nil, err
 		}
@@ -185,35 +192,56 @@ func (s *Service) ReconcileOpenIssues(ctx context.Context) (int, error) {
 	return s.reconciler.ReconcileOpenIssues(ctx)
 }
 
-func (s *Service) handleRequest(ctx context.Context, d bus.Delivery) error {
+func (s *Service) handleRequest(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
 	ev, ok := d.Event.Payload.(*events.RequestEvent)
 	if !ok {
-		return bus.Permanent(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
+		return nil, domain.Invalid(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
 	}
-	return s.linker.ApplyRequest(ctx, ev, d.Log.With().Str("request_id", ev.Request.ID).Logger())
+	return s.linker.ApplyRequest(ctx, ev, d.Delivered > 1, d.Log.With().Str("request_id", ev.Request.ID).Logger())
 }
 
-func (s *Service) handleOutcome(ctx context.Context, d bus.Delivery) error {
+func (s *Service) handleOutcome(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
 	o, ok := d.Event.Payload.(*events.DecisionOutcome)
 	if !ok {
-		return bus.Permanent(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
+		return nil, domain.Invalid(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
 	}
-	return s.decider.HandleOutcome(ctx, o, d.Log)
+	return s.decider.HandleOutcome(ctx, o, d.Delivered > 1, d.Log)
 }
 
-func (s *Service) handleWebhook(ctx context.Context, d bus.Delivery) error {
+func (s *Service) handleWebhook(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
 	w, ok := d.Event.Payload.(*events.Webhook)
 	if !ok {
-		return bus.Permanent(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
+		return nil, domain.Invalid(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
 	}
-	return s.decider.HandleWebhook(ctx, w, int(d.Delivered) >= s.cfg.MaxAttempts-1, d.Log)
+	return s.decider.HandleWebhook(ctx, w, d.Delivered > 1, int(d.Delivered) >= s.cfg.MaxAttempts-1, d.Log)
 }
 
-// countDeadLetters logs and counts the permanent errors, which dead-letter
-// the message at once (the bus counts exhausted retries itself).
-func countDeadLetters(consumer string, m *metrics.Metrics, h bus.Handler) bus.Handler {
+// handler is a handler that returns the events it produced.
+type handler func(ctx context.Context, d bus.Delivery) ([]events.Payload, error)
+
+// logBegan is when the bridge's own log began: the creation time of the
+// JIRA stream. Requests created before it may have issues the bridge's
+// store does not know (a lost or new NATS store).
+func logBegan(ctx context.Context, b *bus.Bus) (time.Time, error) {
+	st, err := b.JS.Stream(ctx, events.StreamJira)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the %s stream: %w", events.StreamJira, err)
+	}
+	return st.CachedInfo().Created, nil
+}
+
+// countDeadLetters publishes what the handler produced, classifies its
+// error, and logs and counts the permanent errors, which dead-letter the
+// message at once (the bus counts exhausted retries itself).
+func (s *Service) countDeadLetters(consumer string, m *metrics.Metrics, h handler) bus.Handler {
 	return func(ctx context.Context, d bus.Delivery) error {
-		err := h(ctx, d)
+		out, err := h(ctx, d)
+		for _, p := range out {
+			if _, perr := s.bus.PublishEvent(ctx, Source, p); perr != nil {
+				return bus.Transient(fmt.Errorf("publish %s: %w", p.EventType(), perr))
+			}
+		}
+		err = classify(err)
 		if err != nil && bus.KindOf(err) == bus.KindPermanent {
 			m.DeadLetters.WithLabelValues(consumer).Inc()
 			d.Log.Error().Err(err).Msg("event dead-lettered; see the error for the fix, then replay it from the DEADLETTER stream")

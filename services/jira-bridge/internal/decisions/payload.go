@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/domain"
 )
 
 // Payload is the part of a Jira webhook body the bridge reads. It accepts
@@ -110,7 +112,7 @@ func (p Payload) StatusChange() (StatusChange, bool) {
 		return StatusChange{}, false
 	}
 	for _, it := range p.Changelog.Items {
-		if it.FieldID == "status" || (it.FieldID == "" && strings.EqualFold(it.Field, "status")) {
+		if domain.IsStatusItem(it.Field, it.FieldID) {
 			return StatusChange{ChangelogID: string(p.Changelog.ID), From: it.FromString, To: it.ToString}, true
 		}
 	}

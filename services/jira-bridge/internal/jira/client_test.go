@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/metrics"
 	jirasim "github.com/accessbridge/accessbridge/sim/jira"
 )
@@ -95,7 +94,7 @@ func TestClientRetries5xx(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case errors.As(err, &ae) && (ae.Status == 500 || ae.Status == 502) && bus.KindOf(Classify(err)) == bus.KindTransient:
+		case errors.As(err, &ae) && (ae.Status == 500 || ae.Status == 502) && ae.Retryable():
 			transient++
 		default:
 			t.Fatalf("comment %d: %v", i, err)
@@ -165,8 +164,8 @@ func TestClientLongRetryAfterIsHandedBack(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 429 || ae.RetryAfter != 10*time.Second {
 		t.Fatalf("err = %v, want a 429 APIError with RetryAfter 10s", err)
 	}
-	if k := bus.KindOf(Classify(err)); k != bus.KindTransient {
-		t.Fatalf("kind = %v, want transient", k)
+	if !ae.Retryable() {
+		t.Fatal("a 429 is not retryable")
 	}
 }
 
@@ -184,8 +183,8 @@ func TestClient400IsPermanentWithJiraText(t *testing.T) {
 	if !strings.Contains(ae.Text, "customfield_99999") || !strings.Contains(ae.Text, "cannot be set") {
 		t.Fatalf("error text %q lacks Jira's message", ae.Text)
 	}
-	if k := bus.KindOf(Classify(err)); k != bus.KindPermanent {
-		t.Fatalf("kind = %v, want permanent", k)
+	if ae.Retryable() {
+		t.Fatal("a 400 is retryable")
 	}
 	if n := s.CountRequests("POST", "/rest/api/2/issue"); n != 1 {
 		t.Fatalf("%d create calls, want 1 (a 400 is not retried)", n)
@@ -255,19 +254,6 @@ func TestEndpoint(t *testing.T) {
 		if got := Endpoint("POST", in); got != want {
 			t.Errorf("Endpoint(%s) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func TestClassifyTransitionRetriesWhatAStaleReadCauses(t *testing.T) {
-	stale := &APIError{Status: 400, Text: "Transition id '31' is not valid for this issue."}
-	for _, err := range []error{stale, fmt.Errorf("move: %w", ErrNoTransition), &APIError{Status: 409}} {
-		got := ClassifyTransition(fmt.Errorf("move TAR-1: %w", err))
-		if bus.KindOf(got) != bus.KindTransient {
-			t.Errorf("%v: kind %v, want transient (Jira's reads lag its writes)", err, bus.KindOf(got))
-		}
-	}
-	if got := ClassifyTransition(&APIError{Status: 403, Text: "no permission"}); bus.KindOf(got) != bus.KindPermanent {
-		t.Errorf("403: kind %v, want permanent", bus.KindOf(got))
 	}
 }
 
