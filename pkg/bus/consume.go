@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -256,7 +257,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 }
 
 func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, log zerolog.Logger) (err error) {
-	ev, err := events.Decode(msg.Data())
+	ev, err := events.DecodeMessage(events.Header(msg.Headers()), msg.Data())
 	if err != nil {
 		return Permanent(fmt.Errorf("undecodable event: %w", err))
 	}
@@ -293,6 +294,13 @@ func (c *Consumer) redeliver(ctx context.Context, msg jetstream.Msg, meta *jetst
 func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, key string, cause error, log zerolog.Logger) {
 	dl := nats.NewMsg(events.DeadLetterSubject(meta.Stream, c.spec.Durable))
 	dl.Data = msg.Data()
+	// An event in the message form (a webhook) has its attributes in its
+	// headers: they go with it, so that the copy can be replayed.
+	for k, v := range msg.Headers() {
+		if strings.HasPrefix(k, "Ce-") || k == events.HeaderContentType {
+			dl.Header[k] = v
+		}
+	}
 	dl.Header.Set(events.HeaderMsgID, fmt.Sprintf("dlq:%s:%d", meta.Stream, meta.Sequence.Stream))
 	dl.Header.Set(HeaderDLQStream, meta.Stream)
 	dl.Header.Set(HeaderDLQConsumer, c.spec.Durable)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -41,6 +42,8 @@ type env struct {
 	bus  *bus.Bus
 	kv   jetstream.KeyValue
 	reg  *prometheus.Registry // of the last service started
+	// logs, when set before start, receives the services' JSON log lines.
+	logs *bustest.LogBuffer
 }
 
 func newEnv(t *testing.T, opts jirasim.Options) *env {
@@ -87,13 +90,42 @@ func (e *env) receiveWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	if err := e.publishWebhook(body, r.Header.Get("X-Atlassian-Webhook-Identifier"), true); err != nil {
+	if err := e.publishWebhookFrom(body, r.Header.Get("X-Atlassian-Webhook-Identifier"), true, "127.0.0.1", time.Now()); err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 }
 
 func (e *env) publishWebhook(body []byte, identifier string, signed bool) error {
+	return e.publishWebhookFrom(body, identifier, signed, "", time.Now())
+}
+
+// publishWebhookFrom publishes a delivery as the webhook-ingress does: the
+// body as received, its attributes (the client address, the receive time)
+// in headers.
+func (e *env) publishWebhookFrom(body []byte, identifier string, signed bool, sourceIP string, received time.Time) error {
+	p, err := events.ParseJiraWebhook(body)
+	if err != nil {
+		return err
+	}
+	auth := []string{events.AuthHMAC}
+	if !signed {
+		auth = []string{events.AuthToken}
+	}
+	wh := events.NewRawWebhook(p.Issue.ID, p.Issue.Key, p.Event, identifier, received, signed, auth, body)
+	wh.SourceIP = sourceIP
+	h, data, err := wh.Message("test/ingress", time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = e.bus.JS.PublishMsg(context.Background(), &nats.Msg{Subject: wh.Subject(), Header: nats.Header(h), Data: data})
+	return err
+}
+
+// publishLegacyWebhook publishes a delivery in the enveloped form the
+// ingress used before the message form: what a stream holds when an
+// installation upgrades.
+func (e *env) publishLegacyWebhook(body []byte, identifier string, signed bool) error {
 	var p struct {
 		WebhookEvent string `json:"webhookEvent"`
 		Issue        struct{ ID, Key string }
@@ -151,6 +183,16 @@ func (e *env) start(cfg jirabridge.Config, name string) *jirabridge.Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := e.nats.Connect(e.t, name)
 	log := zerolog.Nop()
+	if e.logs != nil {
+		// The consumers log through the bus's logger, as in the binary.
+		log = zerolog.New(e.logs).With().Str("svc", name).Logger()
+		var err error
+		if b, err = bus.Connect(ctx, e.nats.Config(), name, log); err != nil {
+			cancel()
+			e.t.Fatal(err)
+		}
+		e.t.Cleanup(b.Close)
+	}
 	if os.Getenv("JIRA_BRIDGE_TEST_LOG") != "" {
 		log = zerolog.New(zerolog.NewTestWriter(e.t)).With().Str("svc", name).Logger()
 	}
@@ -276,7 +318,7 @@ func (e *env) messages(stream, filter string) []events.Event {
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			ev, err := events.Decode(m.Data())
+			ev, err := events.DecodeMessage(events.Header(m.Headers()), m.Data())
 			if err != nil {
 				e.t.Fatalf("decode %s: %v", m.Subject(), err)
 			}

@@ -237,6 +237,15 @@ func (s *Service) countDeadLetters(consumer string, m *metrics.Metrics, h handle
 	return func(ctx context.Context, d bus.Delivery) error {
 		out, err := h(ctx, d)
 		for _, p := range out {
+			if verr := p.Validate(); verr != nil {
+				// It can never be published: a retry would hold the
+				// subject's later events behind it for the retry window.
+				err = domain.Invalid(fmt.Errorf("%s produced an invalid %s: %w", consumer, p.EventType(), verr))
+				out = nil
+				break
+			}
+		}
+		for _, p := range out {
 			if _, perr := s.bus.PublishEvent(ctx, Source, p); perr != nil {
 				return bus.Transient(fmt.Errorf("publish %s: %w", p.EventType(), perr))
 			}

@@ -96,12 +96,12 @@ func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, redelive
 	if w.Event != "" && w.Event != webhookIssueUpdated {
 		return d.ignore(log, "not_an_update", "webhook that cannot carry a status change")
 	}
-	p, err := ParsePayload(w.Body)
+	p, err := ParsePayload(w.Body, d.cfg.RequestIDField)
 	if err != nil {
 		return nil, domain.Invalid(err)
 	}
-	log = log.With().Str("issue_key", p.Issue.Key).Str("webhook_event", p.WebhookEvent).Logger()
-	if p.WebhookEvent != webhookIssueUpdated {
+	log = log.With().Str("issue_key", p.Issue.Key).Str("webhook_event", p.Event).Logger()
+	if p.Event != webhookIssueUpdated {
 		return d.ignore(log, "not_an_update", "webhook that cannot carry a status change")
 	}
 	actor := p.User
@@ -121,6 +121,14 @@ func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, redelive
 	if actor == nil {
 		return d.ignore(log, "no_actor", "status change without a user")
 	}
+	a := actor.Actor()
+	if a.StableID() == "" {
+		// Only a display name (or an email a Data Center user can edit):
+		// nobody to name as the decider. It can never become a decision,
+		// so it is dropped and counted, not retried.
+		log.Warn().Str("actor_display_name", a.DisplayName).Msg("status change by a user without an account id, key or name; ignored")
+		return d.ignore(log, "no_actor_id", "status change by a user without a stable id")
+	}
 	ju := jira.User{AccountID: actor.AccountID, Name: actor.Name, Key: actor.Key}
 	requestID := d.requestIDOf(p)
 	if requestID == "" {
@@ -135,6 +143,7 @@ func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, redelive
 		}
 	}
 	if requestID == "" {
+		securityEvent(log, "unlinked_move", "a move to a decision status on an issue linked to no access request", w, p, change, a, "", "")
 		return d.ignore(log, "unlinked", "issue not linked to an access request")
 	}
 	log = log.With().Str("request_id", requestID).Logger()
@@ -148,7 +157,7 @@ func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, redelive
 		return nil, domain.RetryAfter(fmt.Errorf("request %s is being linked", requestID), d.cfg.ConfirmRetry)
 	}
 	if !e.Linked() || e.IssueID != p.Issue.ID {
-		log.Warn().Str("linked_issue", e.IssueID).Msg("webhook names a request that is not linked to this issue; ignored (forgery check)")
+		securityEvent(log, "forged_move", "the issue names a request that is linked to another issue (or to none); ignored", w, p, change, a, requestID, e.IssueKey+" "+e.IssueID)
 		return d.ignore(log, "forged", "issue is not the one linked to the request")
 	}
 	if change.ChangelogID == "" {
@@ -179,14 +188,14 @@ func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, redelive
 	if p.Comment != nil && (p.Comment.Author == nil || (jira.User{AccountID: p.Comment.Author.AccountID, Name: p.Comment.Author.Name, Key: p.Comment.Author.Key}).Is(ju)) {
 		transitionComment = p.Comment.Body
 	}
-	at := time.UnixMilli(p.Timestamp)
-	if p.Timestamp == 0 {
-		at = w.ReceivedAt
-	}
-	a := events.Actor{AccountID: actor.AccountID, Key: actor.Key, Name: actor.Name, Email: actor.EmailAddress, DisplayName: actor.DisplayName}
-	dec, err := d.Decide(ctx, e, change, verdict, a, ju, transitionComment, verification, at, log)
+	// The decision's time is when the ingress received the move: the
+	// body's timestamp is only what the sender claims.
+	dec, err := d.Decide(ctx, e, change, verdict, a, ju, transitionComment, verification, w.ReceivedAt, log)
 	if err != nil {
 		return nil, err
+	}
+	if p.Timestamp > 0 {
+		dec.JiraTimestamp = time.UnixMilli(p.Timestamp).UTC()
 	}
 	// Recorded before it is published: a crash in between redelivers the
 	// webhook, which produces the recorded decision again.
@@ -227,6 +236,11 @@ func (d *Decider) Decide(ctx context.Context, e projection.Entry, change StatusC
 	}
 	dec := events.NewDecision(e.RequestID, e.Ref(), change.ChangelogID, verdict, change.To, actor, at)
 	dec.Reason, dec.FromStatus, dec.Verification = reason, change.From, verification
+	if err := dec.Validate(); err != nil {
+		// It can never be published: dead-letter it with the reason rather
+		// than retry it and hold the issue's later deliveries behind it.
+		return nil, domain.Invalid(fmt.Errorf("decision for %s: %w", e.IssueKey, err))
+	}
 	d.metrics.Decisions.WithLabelValues(string(verdict), verification).Inc()
 	log.Info().Str("verdict", string(verdict)).Str("actor", actor.Identity()).Str("verification", verification).Msg("decision requested")
 	return dec, nil
@@ -240,10 +254,10 @@ func (d *Decider) Verdict(status string) (events.Verdict, bool) {
 // requestIDOf reads the request id the payload claims: its label, else the
 // custom field. The caller checks it against the projection.
 func (d *Decider) requestIDOf(p Payload) string {
-	if id, ok := d.cfg.Labels.RequestID(p.Labels()); ok {
+	if id, ok := d.cfg.Labels.RequestID(p.Issue.Labels); ok {
 		return id
 	}
-	if id := p.FieldString(d.cfg.RequestIDField); id != "" && events.ValidToken(id) == nil {
+	if id := p.Issue.Fields[d.cfg.RequestIDField]; id != "" && events.ValidToken(id) == nil {
 		return id
 	}
 	return ""
@@ -289,4 +303,18 @@ func (d *Decider) HandleOutcome(ctx context.Context, o *events.DecisionOutcome, 
 		return wk.Out, nil
 	}
 	return wk.Out, err
+}
+
+// securityEvent writes the one line an auditor needs about a move that was
+// refused as a forgery (or names no access request): security=true, the
+// issue, the request it claims, the issue linked to that request, the actor
+// and the address the delivery came from.
+func securityEvent(log zerolog.Logger, event, why string, w *events.Webhook, p Payload, change StatusChange, a events.Actor, claimed, linked string) {
+	log.Error().Bool("security", true).Str("event", event).
+		Str("issue_id", p.Issue.ID).Str("issue_key", p.Issue.Key).
+		Str("claimed_request", claimed).Str("linked_issue", strings.TrimSpace(linked)).
+		Str("actor", a.Identity()).Str("actor_display", a.Display()).
+		Str("source_ip", w.SourceIP).Bool("signed", w.Signed).
+		Str("changelog_id", change.ChangelogID).Str("to_status", change.To).
+		Msg("SECURITY: " + why)
 }
