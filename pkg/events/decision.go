@@ -117,6 +117,8 @@ type Decision struct {
 	// Verification says how the move was confirmed (signed webhook, API read
 	// or reconciler).
 	Verification string `json:"verification"`
+	// SourceIP is the address the webhook came from, as the ingress saw it.
+	SourceIP string `json:"source_ip,omitempty"`
 }
 
 // NewDecision returns a decision; fill the optional fields before New.
@@ -161,6 +163,9 @@ func (d *Decision) Validate() error {
 		return err
 	}
 	if err := checkLen("reason", d.Reason, MaxReasonLen); err != nil {
+		return err
+	}
+	if err := checkLen("source_ip", d.SourceIP, MaxNameLen); err != nil {
 		return err
 	}
 	if d.DecidedAt.IsZero() {

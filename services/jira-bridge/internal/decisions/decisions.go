@@ -197,6 +197,7 @@ func (d *Decider) HandleWebhook(ctx context.Context, w *events.Webhook, redelive
 	if p.Timestamp > 0 {
 		dec.JiraTimestamp = time.UnixMilli(p.Timestamp).UTC()
 	}
+	dec.SourceIP = w.SourceIP
 	// Recorded before it is published: a crash in between redelivers the
 	// webhook, which produces the recorded decision again.
 	err = d.w.Fold(ctx, wk, dec)

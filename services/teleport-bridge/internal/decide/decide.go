@@ -172,6 +172,11 @@ func (d *Decider) review(ctx context.Context, dec events.Decision, req types.Acc
 	state := teleport.State(req.GetState())
 	author, ok := d.cfg.Reviewers.Author(dec.Actor)
 	if !ok {
+		log.Error().Bool("security", true).Str("event", "unmapped_actor").
+			Str("issue_id", dec.IssueID).Str("issue_key", dec.IssueKey).Str("claimed_request", dec.RequestID).
+			Str("linked_issue", dec.IssueKey+" "+dec.IssueID).Str("actor", dec.Actor.Identity()).Str("actor_display", dec.Actor.Display()).
+			Str("source_ip", dec.SourceIP).Str("changelog_id", dec.ChangelogID).
+			Msg("SECURITY: a Jira user who is not mapped to a Teleport user moved a request's issue (review mode); not applied")
 		return reject(events.RejectUnmappedActor, state, "Jira user %s is not mapped to a Teleport user (TELEPORT_BRIDGE_REVIEWER_MAP_FILE)", dec.Actor.Identity()), nil
 	}
 	var previous *types.AccessReview
