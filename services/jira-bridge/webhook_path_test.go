@@ -180,8 +180,12 @@ func TestForgedAndUnlinkedMovesAreSecurityEvents(t *testing.T) {
 	}
 	var lines []map[string]any
 	defer func() {
-		if t.Failed() {
-			t.Log(e.logs.String())
+		if t.Failed() || testing.Verbose() {
+			for _, l := range strings.Split(e.logs.String(), "\n") {
+				if strings.Contains(l, `"security":true`) {
+					t.Log(l)
+				}
+			}
 		}
 	}()
 	eventually(t, 10*time.Second, "two security events", func() bool {

@@ -309,10 +309,10 @@ func (d *Decider) HandleOutcome(ctx context.Context, o *events.DecisionOutcome, 
 // securityEvent writes the one line an auditor needs about a move that was
 // refused as a forgery (or names no access request): security=true, the
 // issue, the request it claims, the issue linked to that request, the actor
-// and the address the delivery came from.
+// and the address the delivery came from. log carries the issue key.
 func securityEvent(log zerolog.Logger, event, why string, w *events.Webhook, p Payload, change StatusChange, a events.Actor, claimed, linked string) {
 	log.Error().Bool("security", true).Str("event", event).
-		Str("issue_id", p.Issue.ID).Str("issue_key", p.Issue.Key).
+		Str("issue_id", p.Issue.ID). // issue_key is in the context
 		Str("claimed_request", claimed).Str("linked_issue", strings.TrimSpace(linked)).
 		Str("actor", a.Identity()).Str("actor_display", a.Display()).
 		Str("source_ip", w.SourceIP).Bool("signed", w.Signed).
