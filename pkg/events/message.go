@@ -45,17 +45,11 @@ type Header = map[string][]string
 // published by source at the given time. It fails when an attribute is
 // invalid or could not travel in a header (a control character).
 func (w *Webhook) Message(source string, at time.Time) (Header, []byte, error) {
-	if !w.Raw {
-		return nil, nil, fmt.Errorf("%s: the message form carries a raw body (NewRawWebhook)", WebhookReceived)
-	}
 	if source == "" {
 		return nil, nil, fmt.Errorf("%s: source: must not be empty", WebhookReceived)
 	}
-	if err := w.validateMeta(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", WebhookReceived, err)
-	}
-	if len(w.Body) == 0 || len(w.Body) > MaxWebhookBody {
-		return nil, nil, fmt.Errorf("%s: body: %d bytes, want 1..%d", WebhookReceived, len(w.Body), MaxWebhookBody)
+	if err := w.CheckAttributes(); err != nil {
+		return nil, nil, err
 	}
 	h := make(Header, 20)
 	set := func(k, v string) {
@@ -91,6 +85,27 @@ func (w *Webhook) Message(source string, at time.Time) (Header, []byte, error) {
 		}
 	}
 	return h, w.Body, nil
+}
+
+// CheckAttributes checks what the message form carries besides the body —
+// the attributes, each one fit for a header — and the body's size, without
+// a pass over the body (the parser that routed it has made that one).
+func (w *Webhook) CheckAttributes() error {
+	if !w.Raw {
+		return fmt.Errorf("%s: the message form carries a raw body (NewRawWebhook)", WebhookReceived)
+	}
+	if err := w.validateMeta(); err != nil {
+		return fmt.Errorf("%s: %w", WebhookReceived, err)
+	}
+	if len(w.Body) == 0 || len(w.Body) > MaxWebhookBody {
+		return fmt.Errorf("%s: body: %d bytes, want 1..%d", WebhookReceived, len(w.Body), MaxWebhookBody)
+	}
+	for name, v := range map[string]string{"issue_key": w.IssueKey, "webhook_event": w.Event, "identifier": w.Identifier, "flow": w.Flow, "source_ip": w.SourceIP} {
+		if !headerSafe(v) {
+			return fmt.Errorf("%s: %s: holds a control character or is over %d bytes", WebhookReceived, name, maxHeaderValueSize)
+		}
+	}
+	return nil
 }
 
 func headerSafe(v string) bool {

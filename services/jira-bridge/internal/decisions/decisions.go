@@ -282,7 +282,7 @@ func (d *Decider) HandleOutcome(ctx context.Context, o *events.DecisionOutcome, 
 	}
 	wk := &issues.Work{Entry: e, Redelivered: redelivered, Log: log}
 	cause := domain.CauseRejected(dec.ChangelogID)
-	body := fmt.Sprintf("The move to *%s* by %s was not applied in Teleport (%s): %s", dec.Status, dec.Actor.Identity(), o.Code, o.Reason)
+	body := fmt.Sprintf("The move to *%s* by %s was not applied in Teleport (%s): %s", dec.Status, dec.Actor.Display(), o.Code, o.Reason)
 	if err := d.w.Comment(ctx, wk, cause, body); err != nil {
 		return wk.Out, err
 	}

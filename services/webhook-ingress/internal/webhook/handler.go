@@ -247,6 +247,10 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, o *outcome, sta
 	}
 	ev.Flow = r.Header.Get(HeaderFlow)
 	ev.SourceIP = ip
+	if err := ev.CheckAttributes(); err != nil {
+		fail(http.StatusBadRequest, ResultBadRequest, err.Error())
+		return
+	}
 	o.id = ev.DedupID()
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.o.PublishTimeout)
