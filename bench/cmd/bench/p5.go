@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -28,6 +29,9 @@ type P5Rep struct {
 	Maxms            float64 `json:"max_ms"`
 	Non2xx           int     `json:"non_2xx"`
 	Errors           int     `json:"errors"`
+	// GeneratorCPU is the load generator's own CPU use (% of one core):
+	// it shares the machine with the ingress and nats-server.
+	GeneratorCPU float64 `json:"generator_cpu_percent"`
 	// Late counts sends that left more than a millisecond after their
 	// intended time (open loop: the generator or the client pool lagged;
 	// their latency still counts from the intended time).
@@ -127,19 +131,21 @@ func p5(binDir, natsServer, dir string, reps int, dur time.Duration, logf func(s
 				smp = startSampler(p.pids, 250*time.Millisecond)
 			}
 			var r P5Rep
+			cpu0, t0 := selfCPU(), time.Now()
 			if lv.rate > 0 {
 				r = g.openLoop(dur, lv.rate, lv.conns)
 			} else {
 				r = g.closedLoop(dur, lv.conns)
 			}
+			r.GeneratorCPU = 100 * (selfCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
 			if smp != nil {
 				res.Usage = append(res.Usage, smp.Stop()...)
 			}
 			run.Reps = append(run.Reps, r)
 			run.Non2xx += r.Non2xx + r.Errors
 			dps, p50, p90, p99 = append(dps, r.DeliveriesPerSec), append(p50, r.P50ms), append(p90, r.P90ms), append(p99, r.P99ms)
-			logf("P5 %-18s %7.0f deliveries/s  p50 %.2f ms  p99 %.2f ms  max %.1f ms  non-2xx %d  errors %d  late %d",
-				lv.name, r.DeliveriesPerSec, r.P50ms, r.P99ms, r.Maxms, r.Non2xx, r.Errors, r.Late)
+			logf("P5 %-18s %7.0f deliveries/s  p50 %.2f ms  p99 %.2f ms  max %.1f ms  non-2xx %d  errors %d  late %d  generator %.0f%% CPU",
+				lv.name, r.DeliveriesPerSec, r.P50ms, r.P99ms, r.Maxms, r.Non2xx, r.Errors, r.Late, r.GeneratorCPU)
 		}
 		run.DeliveriesPerSec, run.P50, run.P90, run.P99 = agg(dps), agg(p50), agg(p90), agg(p99)
 		res.Runs = append(res.Runs, run)
@@ -281,4 +287,13 @@ func summarize(lat []time.Duration, elapsed time.Duration) P5Rep {
 	}
 	return P5Rep{DeliveriesPerSec: float64(len(lat)) / elapsed.Seconds(), P50ms: ms(0.50), P90ms: ms(0.90), P99ms: ms(0.99),
 		Maxms: float64(lat[len(lat)-1]) / float64(time.Millisecond)}
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

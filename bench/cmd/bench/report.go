@@ -218,9 +218,14 @@ func markdown(res *Results, jsonName string) string {
 			p("Skipped: %s.\n\n", r.Skipped)
 		} else {
 			p("The webhook-ingress binary and a separate nats-server (file store), driven by the harness's own generator over keep-alive HTTP/1.1: each delivery signed (HMAC-SHA256) with a new `X-Atlassian-Webhook-Identifier`, so each is a new JetStream message; 200 means JetStream acknowledged it. Body: %s. The open-loop levels send at a constant rate and measure each delivery's latency from its *intended* send time, so the generator never paces itself into the figure; flat out is closed loop (connections sending back to back). Generator, ingress and nats-server share the machine's CPUs.\n\n", r.Body)
-			p("| load | connections | deliveries/s | p50 | p90 | p99 | non-2xx |\n|---|---|---|---|---|---|---|\n")
+			p("| load | connections | deliveries/s | p50 | p90 | p99 (ms) | non-2xx | sent late | generator CPU |\n|---|---|---|---|---|---|---|---|---|\n")
 			for _, run := range r.Runs {
-				p("| %s | %d | %s | %s | %s | %s | %d |\n", run.Name, run.Connections, f1(run.DeliveriesPerSec, 0), f1(run.P50, 2), f1(run.P90, 2), f1(run.P99, 2), run.Non2xx)
+				late, gen := 0, 0.0
+				for _, rep := range run.Reps {
+					late += rep.Late
+					gen = max(gen, rep.GeneratorCPU)
+				}
+				p("| %s | %d | %s | %s | %s | %s | %d | %d | %.0f %% |\n", run.Name, run.Connections, f1(run.DeliveriesPerSec, 0), f1(run.P50, 2), f1(run.P90, 2), f1(run.P99, 2), run.Non2xx, late, gen)
 			}
 			p("\n`%s`\n\n", r.Command)
 			if len(r.Usage) > 0 {
