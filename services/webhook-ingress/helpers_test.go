@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -276,17 +275,4 @@ func mustContain(t testing.TB, s, sub string) {
 	if !strings.Contains(s, sub) {
 		t.Fatalf("%q does not contain %q", s, sub)
 	}
-}
-
-// sameJSON reports whether two documents hold the same JSON value.
-func sameJSON(t testing.TB, a, b []byte) bool {
-	t.Helper()
-	var va, vb any
-	if err := json.Unmarshal(a, &va); err != nil {
-		t.Fatalf("sameJSON: %v", err)
-	}
-	if err := json.Unmarshal(b, &vb); err != nil {
-		t.Fatalf("sameJSON: %v", err)
-	}
-	return reflect.DeepEqual(va, vb)
 }
