@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,9 @@ type env struct {
 	bus  *bus.Bus
 	kv   jetstream.KeyValue
 	reg  *prometheus.Registry // of the last service started
+	// unsigned: the ingress stand-in publishes deliveries as
+	// token-authenticated (not HMAC-signed).
+	unsigned atomic.Bool
 }
 
 func newEnv(t *testing.T, opts jirasim.Options) *env {
@@ -87,7 +91,7 @@ func (e *env) receiveWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	if err := e.publishWebhook(body, r.Header.Get("X-Atlassian-Webhook-Identifier"), true); err != nil {
+	if err := e.publishWebhook(body, r.Header.Get("X-Atlassian-Webhook-Identifier"), !e.unsigned.Load()); err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
@@ -362,7 +366,7 @@ func request(user string, roles ...string) events.AccessRequest {
 	n := reqSeq.n
 	reqSeq.Unlock()
 	// Created now: after the bridge's log began, so no label lookup.
-	created := time.Now().UTC().Truncate(time.Second)
+	created := time.Now().UTC()
 	return events.AccessRequest{
 		ID: fmt.Sprintf("0190c2a4-%04d-7000-8000-00000000%04d", n, n), User: user, Roles: roles,
 		RequestedResources: []events.Resource{{Kind: "node", Cluster: "prod", Name: "db-1", FriendlyName: "database one"}},
