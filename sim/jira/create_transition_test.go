@@ -28,7 +28,7 @@ func TestCreateWithTransition(t *testing.T) {
 			}
 			s.ResetRequests()
 			body := map[string]any{
-				"fields": map[string]any{"project": map[string]string{"key": "TAR"}, "issuetype": map[string]string{"name": "Task"}, "summary": "with transition"},
+				"fields":     map[string]any{"project": map[string]string{"key": "TAR"}, "issuetype": map[string]string{"name": "Task"}, "summary": "with transition"},
 				"transition": map[string]string{"id": pending},
 			}
 			var out struct{ Key string }
