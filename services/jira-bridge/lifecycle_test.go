@@ -136,3 +136,18 @@ func settle(t *testing.T, e *env) {
 		return pendingCount(t, e, "jira-bridge-requests") == 0 && pendingCount(t, e, "jira-bridge-webhooks") == 0
 	})
 }
+
+// The start-up checks cost five calls for one project (serverInfo, myself,
+// permissions, the project's statuses, fields).
+func TestStartupChecksMakeFiveCalls(t *testing.T) {
+	e := newEnv(t, jirasim.Options{})
+	e.jira.ResetRequests()
+	if _, err := newService(e, e.config()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"GET /rest/api/2/serverInfo", "GET /rest/api/2/myself", "GET /rest/api/2/mypermissions",
+		"GET /rest/api/2/project/{projectIdOrKey}/statuses", "GET /rest/api/2/field"}
+	if got := e.jira.Calls(); !slices.Equal(got, want) {
+		t.Fatalf("start-up calls = %v, want %v", got, want)
+	}
+}
