@@ -63,6 +63,9 @@ type Report struct {
 	Problems                                        []Problem
 	Requests, Issues, Comments, Transitions         int
 	Decisions, DecisionsApplied, DeadLetters, Moves int
+	// JiraReads and JiraWrites count the API calls the emulator received
+	// (searches count as reads), over the whole run.
+	JiraReads, JiraWrites int
 }
 
 // Kinds lists the kinds of problems found, sorted and unique.
@@ -116,8 +119,13 @@ func (r Report) String() string {
 			lost++
 		}
 	}
-	return fmt.Sprintf("%d requests, %d issues, %d comments, %d transitions, %d board moves, %d decisions (%d applied), %d dead letters; duplicates found %d, lost %d, %d problems in all",
-		r.Requests, r.Issues, r.Comments, r.Transitions, r.Moves, r.Decisions, r.DecisionsApplied, r.DeadLetters, dup, lost, len(r.Problems))
+	perRequest := 0.0
+	if r.Requests > 0 {
+		perRequest = float64(r.JiraReads+r.JiraWrites) / float64(r.Requests)
+	}
+	return fmt.Sprintf("%d requests, %d issues, %d comments, %d transitions, %d board moves, %d decisions (%d applied), %d dead letters; Jira calls %d (%d writes, %d reads; %.1f per request); duplicates found %d, lost %d, %d problems in all",
+		r.Requests, r.Issues, r.Comments, r.Transitions, r.Moves, r.Decisions, r.DecisionsApplied, r.DeadLetters,
+		r.JiraReads+r.JiraWrites, r.JiraWrites, r.JiraReads, perRequest, dup, lost, len(r.Problems))
 }
 
 // Checker checks DESIGN.md §5 over the final state of Jira, Teleport and
@@ -146,6 +154,13 @@ func (c *Checker) Check(ctx context.Context) Report {
 		r.Problems = append(r.Problems, Problem{Kind: kind, Detail: fmt.Sprintf(format, args...)})
 	}
 	bot := c.Jira.Bot().AccountID
+	for _, rq := range c.Jira.Requests() {
+		if rq.Method == "GET" || strings.Contains(rq.Path, "/search") {
+			r.JiraReads++
+		} else {
+			r.JiraWrites++
+		}
+	}
 
 	// One issue per request.
 	byRequest := map[string][]jirasim.Issue{}
