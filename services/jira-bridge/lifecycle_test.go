@@ -151,3 +151,34 @@ func TestStartupChecksMakeFiveCalls(t *testing.T) {
 		t.Fatalf("start-up calls = %v, want %v", got, want)
 	}
 }
+
+// Where the workflow's transition screens refuse a comment, the first
+// resolution learns it (one refused call) and every resolution after it is
+// a comment and a transition.
+func TestTransitionScreensRefusingCommentsAreLearnedOnce(t *testing.T) {
+	const (
+		transition = "POST /rest/api/2/issue/{issueIdOrKey}/transitions"
+		comment    = "POST /rest/api/2/issue/{issueIdOrKey}/comment"
+	)
+	e := newEnv(t, jirasim.Options{Flavor: jirasim.FlavorServer, TransitionScreensRefuseComments: true})
+	e.start(e.config(), "bridge")
+	warmUp(t, e) // resolves one request: the refusal is learned here
+	first := e.jira.Issues()[0]
+	if cs := e.jira.Comments(first.Key); len(cs) != 1 || first.Status != "Approved" {
+		t.Fatalf("warm-up issue %s in %s with comments %+v", first.Key, first.Status, cs)
+	}
+	e.jira.ResetRequests()
+	r := request("carol@example.com", "editor")
+	e.publish(events.NewRequestCreated(r), 1)
+	e.issueOf(r.ID, "Pending")
+	e.publish(events.NewRequestResolved(resolved(r, events.StateDenied, "no")), 1)
+	is := e.issueOf(r.ID, "Denied")
+	settle(t, e)
+	want := []string{"POST /rest/api/2/issue", transition, comment, transition}
+	if got := e.jira.Calls(); !slices.Equal(got, want) {
+		t.Fatalf("calls = %v, want %v", got, want)
+	}
+	if cs := e.jira.Comments(is.Key); len(cs) != 1 || !strings.Contains(cs[0].Body, "denied") {
+		t.Fatalf("comments = %+v", cs)
+	}
+}
