@@ -212,7 +212,7 @@ func (c *Checker) Check(ctx context.Context) Report {
 		seen := map[string]int{}
 		for _, cm := range comments {
 			if cm.Author == bot {
-				seen[cm.Body]++
+				seen[withoutMarker(cm.Body)]++
 			}
 		}
 		for body, n := range seen {
@@ -535,6 +535,25 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// withoutMarker drops the line the jira-bridge ends its comments with
+// (naming the request and the cause), so that a comment written twice is
+// caught however it was written.
+func withoutMarker(body string) string {
+	rest, last, ok := cutLastLine(body)
+	if ok && strings.HasPrefix(last, "{color:#97a0af}accessbridge ") {
+		return rest
+	}
+	return body
+}
+
+func cutLastLine(s string) (string, string, bool) {
+	i := strings.LastIndexByte(strings.TrimRight(s, "\n"), '\n')
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], strings.TrimSpace(s[i+1:]), true
 }
 
 func firstLine(s string) string {
