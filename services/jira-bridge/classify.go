@@ -1,7 +1,6 @@
 package jirabridge
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -17,19 +16,16 @@ const refusedRetry = 2 * time.Second
 
 // classify is the jira-bridge's one mapping from the errors of its core and
 // adapters (the Jira client, the projection store) to what the consume
-// loop does with the event:
+// loop does with the event (registered as every consumer's Classify):
 //   - a wait the bridge asked for (domain.RetryError) → retry after it;
+//   - Jira 429/5xx → transient, honouring Retry-After;
 //   - a transition the workflow refused (400/409, no such transition) →
-//     retried a bounded number of times (bus.Suspect), then dead-lettered;
-//   - Jira 429/5xx, network errors, an unavailable store, a failed publish
-//     → transient (Retry-After honoured);
-//   - a concurrent projection update → conflict;
-//   - other Jira 4xx, a malformed event, an undecodable projection value →
-//     permanent: dead-lettered with the error text.
-func classify(err error) error {
-	if err == nil {
-		return nil
-	}
+//     suspect: retried, dead-lettered after MaxAttempts;
+//   - a malformed event, an undecodable projection value, any other Jira
+//     4xx → permanent: dead-lettered with the error text;
+//   - a projection that kept changing under a compare-and-swap → conflict;
+//   - anything else (network errors, an unavailable store) → transient.
+func classify(err error) bus.Verdict {
 	var (
 		retry   *domain.RetryError
 		refused *domain.RefusedError
@@ -38,22 +34,15 @@ func classify(err error) error {
 	)
 	switch {
 	case errors.As(err, &retry):
-		return bus.RetryAfter(err, retry.After)
+		return bus.Verdict{Kind: bus.KindTransient, After: retry.After}
 	case errors.As(err, &ae) && ae.Retryable():
-		if ae.RetryAfter > 0 {
-			return bus.RetryAfter(err, ae.RetryAfter)
-		}
-		return bus.Transient(err)
+		return bus.Verdict{Kind: bus.KindTransient, After: ae.RetryAfter}
 	case errors.As(err, &refused):
-		return bus.Suspect(err, refusedRetry)
-	case errors.As(err, &invalid), errors.Is(err, projection.ErrCorrupt):
-		return bus.Permanent(err)
+		return bus.Verdict{Kind: bus.KindSuspect, After: refusedRetry}
+	case errors.As(err, &invalid), errors.Is(err, projection.ErrCorrupt), ae != nil:
+		return bus.Verdict{Kind: bus.KindPermanent}
 	case errors.Is(err, projection.ErrConflict):
-		return bus.Conflict(err)
-	case ae != nil:
-		return bus.Permanent(err)
-	case errors.Is(err, context.Canceled):
-		return bus.Transient(err)
+		return bus.Verdict{Kind: bus.KindConflict}
 	}
-	return bus.Transient(err)
+	return bus.Verdict{Kind: bus.KindTransient}
 }

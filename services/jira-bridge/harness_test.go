@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,9 @@ type env struct {
 	reg  *prometheus.Registry // of the last service started
 	// logs, when set before start, receives the services' JSON log lines.
 	logs *bustest.LogBuffer
+	// unsigned: the ingress stand-in publishes deliveries as
+	// token-authenticated (not HMAC-signed).
+	unsigned atomic.Bool
 }
 
 func newEnv(t *testing.T, opts jirasim.Options) *env {
@@ -90,7 +94,7 @@ func (e *env) receiveWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	if err := e.publishWebhookFrom(body, r.Header.Get("X-Atlassian-Webhook-Identifier"), true, "127.0.0.1", time.Now()); err != nil {
+	if err := e.publishWebhookFrom(body, r.Header.Get("X-Atlassian-Webhook-Identifier"), !e.unsigned.Load(), "127.0.0.1", time.Now()); err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
@@ -404,7 +408,7 @@ func request(user string, roles ...string) events.AccessRequest {
 	n := reqSeq.n
 	reqSeq.Unlock()
 	// Created now: after the bridge's log began, so no label lookup.
-	created := time.Now().UTC().Truncate(time.Second)
+	created := time.Now().UTC()
 	return events.AccessRequest{
 		ID: fmt.Sprintf("0190c2a4-%04d-7000-8000-00000000%04d", n, n), User: user, Roles: roles,
 		RequestedResources: []events.Resource{{Kind: "node", Cluster: "prod", Name: "db-1", FriendlyName: "database one"}},

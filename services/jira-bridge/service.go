@@ -47,7 +47,6 @@ type Service struct {
 	cfg        Config
 	log        zerolog.Logger
 	jira       *jira.Client
-	bus        *bus.Bus
 	consumers  []*bus.Consumer
 	reconciler *reconcile.Reconciler
 	linker     *issues.Linker
@@ -116,7 +115,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	statuses := domain.Statuses{Pending: cfg.StatusPending, Approved: cfg.StatusApproved, Denied: cfg.StatusDenied, Expired: cfg.StatusExpired, Promoted: cfg.StatusPromoted}
 	labels := domain.Labels{Prefix: cfg.LabelPrefix}
-	s := &Service{cfg: cfg, log: log, jira: jc, bus: deps.Bus}
+	s := &Service{cfg: cfg, log: log, jira: jc}
 	w := &issues.Writer{Jira: jc, Store: store, Metrics: m, Owner: instanceID(), IssueType: cfg.IssueType, Bot: facts.bot}
 	s.linker = issues.New(issues.Config{
 		DefaultProject: cfg.Project, ProjectByRole: cfg.ProjectMap, IssueType: cfg.IssueType,
@@ -133,18 +132,18 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}, jc, store, s.decider, publisher{deps.Bus}, log)
 
 	spec := func(stream, durable, filter string) bus.ConsumerSpec {
-		return bus.ConsumerSpec{Stream: stream, Durable: durable, FilterSubjects: []string{filter},
+		return bus.ConsumerSpec{Stream: stream, Durable: durable, FilterSubjects: []string{filter}, Source: Source, Classify: classify,
 			MaxAttempts: cfg.MaxAttempts, RetryWindow: cfg.RetryWindow, Concurrency: cfg.Concurrency, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, AckWait: cfg.AckWait}
 	}
 	for _, c := range []struct {
 		spec bus.ConsumerSpec
-		h    handler
+		h    bus.Handler
 	}{
 		{spec(events.StreamTeleport, ConsumerRequests, events.SubjectRequests+".>"), s.handleRequest},
 		{spec(events.StreamTeleport, ConsumerOutcomes, events.SubjectTeleportDecisions+".>"), s.handleOutcome},
 		{spec(events.StreamJira, ConsumerWebhooks, events.SubjectWebhooks+".>"), s.handleWebhook},
 	} {
-		cons, err := deps.Bus.NewConsumer(ctx, c.spec, s.countDeadLetters(c.spec.Durable, m, c.h), bm)
+		cons, err := deps.Bus.NewConsumer(ctx, c.spec, countDeadLetters(c.spec.Durable, m, c.h), bm)
 		if err != nil {
 			return nil, err
 		}
@@ -197,7 +196,7 @@ func (s *Service) handleRequest(ctx context.Context, d bus.Delivery) ([]events.P
 	if !ok {
 		return nil, domain.Invalid(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
 	}
-	return s.linker.ApplyRequest(ctx, ev, d.Delivered > 1, d.Log.With().Str("request_id", ev.Request.ID).Logger())
+	return s.linker.ApplyRequest(ctx, ev, retried(d), d.Log.With().Str("request_id", ev.Request.ID).Logger())
 }
 
 func (s *Service) handleOutcome(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
@@ -205,7 +204,7 @@ func (s *Service) handleOutcome(ctx context.Context, d bus.Delivery) ([]events.P
 	if !ok {
 		return nil, domain.Invalid(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
 	}
-	return s.decider.HandleOutcome(ctx, o, d.Delivered > 1, d.Log)
+	return s.decider.HandleOutcome(ctx, o, retried(d), d.Log)
 }
 
 func (s *Service) handleWebhook(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
@@ -213,11 +212,13 @@ func (s *Service) handleWebhook(ctx context.Context, d bus.Delivery) ([]events.P
 	if !ok {
 		return nil, domain.Invalid(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
 	}
-	return s.decider.HandleWebhook(ctx, w, d.Delivered > 1, int(d.Delivered) >= s.cfg.MaxAttempts-1, d.Log)
+	return s.decider.HandleWebhook(ctx, w, retried(d), d.Attempt >= s.cfg.MaxAttempts-1, d.Log)
 }
 
-// handler is a handler that returns the events it produced.
-type handler func(ctx context.Context, d bus.Delivery) ([]events.Payload, error)
+// retried reports whether the event was handled before (an in-process
+// retry or a redelivery): the events folded then may not have been
+// published, so the handler produces them again.
+func retried(d bus.Delivery) bool { return d.Attempt > 1 || d.Delivered > 1 }
 
 // logBegan is when the bridge's own log began: the creation time of the
 // JIRA stream. Requests created before it may have issues the bridge's
@@ -230,32 +231,24 @@ func logBegan(ctx context.Context, b *bus.Bus) (time.Time, error) {
 	return st.CachedInfo().Created, nil
 }
 
-// countDeadLetters publishes what the handler produced, classifies its
-// error, and logs and counts the permanent errors, which dead-letter the
-// message at once (the bus counts exhausted retries itself).
-func (s *Service) countDeadLetters(consumer string, m *metrics.Metrics, h handler) bus.Handler {
-	return func(ctx context.Context, d bus.Delivery) error {
+// countDeadLetters logs and counts the permanent errors, which dead-letter
+// the message at once (the bus counts exhausted retries itself).
+func countDeadLetters(consumer string, m *metrics.Metrics, h bus.Handler) bus.Handler {
+	return func(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
 		out, err := h(ctx, d)
 		for _, p := range out {
 			if verr := p.Validate(); verr != nil {
 				// It can never be published: a retry would hold the
 				// subject's later events behind it for the retry window.
-				err = domain.Invalid(fmt.Errorf("%s produced an invalid %s: %w", consumer, p.EventType(), verr))
-				out = nil
+				out, err = nil, domain.Invalid(fmt.Errorf("%s produced an invalid %s: %w", consumer, p.EventType(), verr))
 				break
 			}
 		}
-		for _, p := range out {
-			if _, perr := s.bus.PublishEvent(ctx, Source, p); perr != nil {
-				return bus.Transient(fmt.Errorf("publish %s: %w", p.EventType(), perr))
-			}
-		}
-		err = classify(err)
-		if err != nil && bus.KindOf(err) == bus.KindPermanent {
+		if err != nil && classify(err).Kind == bus.KindPermanent {
 			m.DeadLetters.WithLabelValues(consumer).Inc()
 			d.Log.Error().Err(err).Msg("event dead-lettered; see the error for the fix, then replay it from the DEADLETTER stream")
 		}
-		return err
+		return out, err
 	}
 }
 

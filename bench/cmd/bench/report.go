@@ -200,6 +200,9 @@ func markdown(res *Results, jsonName string) string {
 		p("## P4 — Jira API calls per request lifecycle, by endpoint\n\n`%s` (%d lifecycles of each kind, averaged; exact counts, no spread)\n\n", r.Command, res.Settings["p4_n"])
 		for _, lc := range r.Lifecycles {
 			p("**%s** — %.1f calls per request", lc.Name, lc.Total)
+			if lc.Before > 0 {
+				p(" (before issue 16: %.0f)", lc.Before)
+			}
 			var ph []string
 			for _, k := range sortedKeys(lc.Phases) {
 				ph = append(ph, fmt.Sprintf("%s: %.1f", k, lc.Phases[k]))

@@ -40,6 +40,11 @@ type Work struct {
 	// ids make the copies no-ops).
 	Redelivered bool
 	Log         zerolog.Logger
+
+	// comments caches the issue's comments for a pass that must check them
+	// (read once per pass).
+	comments []jira.Comment
+	read     bool
 }
 
 // Writer makes the bridge's Jira writes, each once: it records the intent
@@ -112,20 +117,28 @@ func (w *Writer) Comment(ctx context.Context, wk *Work, c domain.Cause, body str
 		return nil
 	}
 	e := &wk.Entry
-	if _, ok := e.Intended(c, domain.WriteComment); ok {
-		// Written before a crash? Its marker says.
-		cs, err := w.Jira.Comments(ctx, e.IssueID)
-		if err != nil {
-			return err
+	_, intended := e.Intended(c, domain.WriteComment)
+	if intended || e.Adopted {
+		// Written before a crash, or before the bridge's store was lost (an
+		// issue found by its label)? Its marker says.
+		if !wk.read {
+			cs, err := w.Jira.Comments(ctx, e.IssueID)
+			if err != nil {
+				return err
+			}
+			wk.comments, wk.read = cs, true
 		}
-		for _, cm := range cs {
+		for _, cm := range wk.comments {
 			if cm.Author.Is(w.Bot) && domain.HasMarker(cm.Body, e.RequestID, c) {
-				wk.Log.Info().Str("cause", string(c)).Msg("found the comment of an unconfirmed write; not writing it again")
+				wk.Log.Info().Str("cause", string(c)).Msg("found the comment already in Jira; not writing it again")
 				return w.Fold(ctx, wk, events.NewIssueCommented(e.RequestID, e.Ref(), cm.ID, string(c)))
 			}
 		}
-	} else if err := w.Intend(ctx, wk, c, domain.WriteComment, nil); err != nil {
-		return err
+	}
+	if !intended {
+		if err := w.Intend(ctx, wk, c, domain.WriteComment, nil); err != nil {
+			return err
+		}
 	}
 	id, err := w.Jira.AddComment(ctx, wk.Entry.IssueID, domain.WithMarker(body, wk.Entry.RequestID, c))
 	if err != nil {
@@ -155,8 +168,10 @@ func (w *Writer) Transition(ctx context.Context, wk *Work, c domain.Cause, statu
 	}
 	e := &wk.Entry
 	from := e.Status
-	if _, ok := e.Intended(c, domain.WriteTransition); ok {
-		// Moved before a crash? The status says.
+	_, intended := e.Intended(c, domain.WriteTransition)
+	if intended || e.Adopted {
+		// Moved before a crash, or before the bridge's store was lost? The
+		// status says.
 		st, err := w.Jira.ReadState(ctx, e.IssueID, e.Project, w.IssueType)
 		if err != nil {
 			return err
@@ -165,8 +180,11 @@ func (w *Writer) Transition(ctx context.Context, wk *Work, c domain.Cause, statu
 			return w.Fold(ctx, wk, events.NewIssueTransitioned(e.RequestID, e.Ref(), e.Status, st.Status, string(c)))
 		}
 		from = st.Status
-	} else if err := w.Intend(ctx, wk, c, domain.WriteTransition, nil); err != nil {
-		return err
+	}
+	if !intended {
+		if err := w.Intend(ctx, wk, c, domain.WriteTransition, nil); err != nil {
+			return err
+		}
 	}
 	body := ""
 	if comment != "" {

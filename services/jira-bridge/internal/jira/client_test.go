@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -360,5 +363,41 @@ func TestPerIssueRateLimitHoldsOnlyThatIssue(t *testing.T) {
 	}
 	if !bDuringHold {
 		t.Fatalf("the write to %s waited for %s's per-issue limit", b.Key, a.Key)
+	}
+}
+
+// Calls in flight up to the concurrency reuse keep-alive connections: a
+// burst of 8-way parallel calls, repeated, opens at most 8 connections.
+func TestKeepAlivePoolSizedToConcurrency(t *testing.T) {
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"accountId":"a"}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := New(Options{URL: srv.URL, User: "u", Token: "t", Concurrency: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if _, err := c.Myself(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := opened.Load(); n > 8 {
+		t.Fatalf("%d connections opened for 40 calls 8 at a time, want at most 8", n)
 	}
 }

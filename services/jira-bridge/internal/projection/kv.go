@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,6 +15,32 @@ import (
 type KV struct {
 	KV  jetstream.KeyValue
 	Now func() time.Time
+
+	// last holds the entries this process last wrote, so that Modify
+	// writes at a known revision without reading first; a stale one
+	// (another replica wrote since) fails the compare-and-swap and is read
+	// again. Bounded: cleared when full.
+	mu   sync.Mutex
+	last map[string]Entry
+}
+
+// lastEntries bounds the cache of written entries.
+const lastEntries = 10000
+
+func (s *KV) remember(e Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil || len(s.last) >= lastEntries {
+		s.last = make(map[string]Entry, 64)
+	}
+	s.last[e.RequestID] = e
+}
+
+func (s *KV) cached(requestID string) (Entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.last[requestID]
+	return e, ok
 }
 
 // Get implements Store.
@@ -38,10 +66,16 @@ func (s *KV) Modify(ctx context.Context, requestID string, fn func(*Entry) error
 	if s.Now != nil {
 		now = s.Now
 	}
-	for range maxAttempts {
-		e, err := s.Get(ctx, requestID)
-		if err != nil {
-			return e, err
+	for attempt := range maxAttempts {
+		e, ok := s.cached(requestID)
+		if attempt > 0 || !ok {
+			var err error
+			if e, err = s.Get(ctx, requestID); err != nil {
+				return e, err
+			}
+		} else {
+			// fn may keep what it is given: give it its own slices.
+			e.Applied, e.Intents = slices.Clone(e.Applied), slices.Clone(e.Intents)
 		}
 		if err := fn(&e); err != nil {
 			if errors.Is(err, ErrNoChange) {
@@ -51,6 +85,7 @@ func (s *KV) Modify(ctx context.Context, requestID string, fn func(*Entry) error
 		}
 		e.RequestID, e.Updated = requestID, now().UTC()
 		var rev uint64
+		var err error
 		if e.Rev == 0 {
 			rev, err = s.KV.Create(ctx, requestID, e.Encode())
 		} else {
@@ -58,6 +93,7 @@ func (s *KV) Modify(ctx context.Context, requestID string, fn func(*Entry) error
 		}
 		if err == nil {
 			e.Rev = rev
+			s.remember(e)
 			return e, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {

@@ -11,6 +11,7 @@
 package projection
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -171,8 +172,14 @@ func (e *Entry) Encode() []byte {
 	return b
 }
 
-// Decode parses the stored form.
+// Decode parses the stored form, and the form bridges before this one
+// wrote (a phase and a list of cause strings).
 func Decode(b []byte) (Entry, error) {
+	if bytes.Contains(b, []byte(`"phase":`)) {
+		if le, ok := decodeLegacy(b); ok {
+			return le, nil
+		}
+	}
 	var e Entry
 	if err := json.Unmarshal(b, &e); err != nil {
 		return e, fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -210,3 +217,48 @@ var (
 
 // maxAttempts bounds the compare-and-swap loop of Modify.
 const maxAttempts = 10
+
+// decodeLegacy reads an entry written before the typed records: phase
+// "claimed" (an unconfirmed create) or "linked", and applied causes as
+// strings ("review:1", "resolved:APPROVED", "expired" for comments,
+// "transition:<cause>", "decision:<id>", "rejected:<id>:comment|moved").
+func decodeLegacy(b []byte) (Entry, bool) {
+	var v struct {
+		RequestID string    `json:"request_id"`
+		Phase     string    `json:"phase"`
+		IssueID   string    `json:"issue_id"`
+		IssueKey  string    `json:"issue_key"`
+		Project   string    `json:"project"`
+		Status    string    `json:"status"`
+		Applied   []string  `json:"applied"`
+		ClaimedBy string    `json:"claimed_by"`
+		ClaimedAt time.Time `json:"claimed_at"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.RequestID == "" || (v.Phase != "claimed" && v.Phase != "linked") {
+		return Entry{}, false
+	}
+	e := Entry{RequestID: v.RequestID, Project: v.Project, Status: v.Status}
+	if v.Phase == "claimed" || v.IssueID == "" {
+		e.Intend("", domain.WriteLink, v.ClaimedBy, v.ClaimedAt)
+		return e, true
+	}
+	e.IssueID, e.IssueKey = v.IssueID, v.IssueKey
+	e.Applied = append(e.Applied, Applied{Write: domain.WriteLink})
+	for _, c := range v.Applied {
+		a := Applied{Cause: domain.Cause(c), Write: domain.WriteComment}
+		switch {
+		case strings.HasPrefix(c, "transition:"):
+			a = Applied{Cause: domain.Cause(strings.TrimPrefix(c, "transition:")), Write: domain.WriteTransition, Status: v.Status}
+		case strings.HasPrefix(c, "decision:"):
+			a.Write = domain.WriteDecision
+		case strings.HasPrefix(c, "rejected:"):
+			cause, kind, _ := strings.Cut(strings.TrimPrefix(c, "rejected:"), ":")
+			a.Cause = domain.CauseRejected(cause)
+			if kind == "moved" {
+				a.Write = domain.WriteTransition
+			}
+		}
+		e.apply(a)
+	}
+	return e, true
+}

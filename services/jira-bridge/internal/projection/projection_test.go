@@ -203,3 +203,29 @@ func decision(id string, ref events.IssueRef, changelog string) *events.Decision
 	d.Verification = events.VerifiedSignedWebhook
 	return d
 }
+
+// Entries written by the bridge before the typed records still read.
+func TestDecodeLegacyEntries(t *testing.T) {
+	linked := `{"request_id":"r1","phase":"linked","issue_id":"10001","issue_key":"TAR-1","status":"Approved",
+		"applied":["transition:pending","review:1","resolved:APPROVED","transition:resolved:APPROVED","decision:300","rejected:301:comment"]}`
+	e, err := projection.Decode([]byte(linked))
+	if err != nil || !e.Linked() || e.Status != "Approved" {
+		t.Fatalf("Decode = %+v, %v", e, err)
+	}
+	for _, want := range []struct {
+		c domain.Cause
+		w domain.Write
+	}{{domain.CausePending, domain.WriteTransition}, {domain.CauseReview(1), domain.WriteComment}, {domain.CauseResolved(events.StateApproved), domain.WriteComment},
+		{domain.CauseResolved(events.StateApproved), domain.WriteTransition}, {domain.CauseDecision("300"), domain.WriteDecision}, {domain.CauseRejected("301"), domain.WriteComment}} {
+		if _, ok := e.Done(want.c, want.w); !ok {
+			t.Errorf("%s %s not applied: %+v", want.c, want.w, e.Applied)
+		}
+	}
+	claimed, err := projection.Decode([]byte(`{"request_id":"r2","phase":"claimed","claimed_by":"x","claimed_at":"2026-12-01T00:00:00Z"}`))
+	if _, ok := claimed.Intended("", domain.WriteLink); err != nil || !ok || claimed.Linked() {
+		t.Fatalf("claimed = %+v, %v", claimed, err)
+	}
+	if _, err := projection.Decode([]byte(`{"request_id":"r3","phase":"lost","applied":[1]}`)); !errors.Is(err, projection.ErrCorrupt) {
+		t.Fatalf("err = %v, want ErrCorrupt", err)
+	}
+}
