@@ -109,9 +109,9 @@ func TestStartServesUntilCancelled(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	body, err := os.ReadFile(filepath.Join("../../../../../shared/jira-webhooks", "04-cloud-issue_created.json"))
+	body, err := os.ReadFile(filepath.Join("../../../../testdata/jira-webhooks", "04-cloud-issue_created.json"))
 	if err != nil {
-		t.Fatalf("sample (../shared/jira-webhooks beside the repository): %v", err)
+		t.Fatalf("sample (testdata/jira-webhooks at the repository root): %v", err)
 	}
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
