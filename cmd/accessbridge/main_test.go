@@ -115,3 +115,51 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 		t.Fatalf("unknown command: %d %q", code, errb.String())
 	}
 }
+
+// TestNothingReadsBesideTheRepository keeps the repository standalone: no
+// code, test, script or document may reach ../shared (or any folder beside
+// the clone), or `make test` fails for a user who cloned only this
+// repository. The real Jira payloads live in testdata/.
+func TestNothingReadsBesideTheRepository(t *testing.T) {
+	root := "../.."
+	var offenders []string
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "bin", "tmp", "node_modules":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		if rel == filepath.Join(".ci", "run") || rel == filepath.Join("cmd", "accessbridge", "main_test.go") {
+			return nil // .ci/run names ../shared to leave it aside; this test names it to forbid it
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".md", ".sh", ".yml", ".yaml", ".lua", ".json", ".toml", ".env", "":
+		default:
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || info.Size() > 1<<20 {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte("../shared")) {
+			offenders = append(offenders, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(offenders) > 0 {
+		t.Fatalf("these files refer to ../shared, outside the repository: %v (use testdata/ or docs/ in the repository)", offenders)
+	}
+}
