@@ -92,17 +92,73 @@ func TestConfigureListsEverySetting(t *testing.T) {
 	}
 }
 
-func TestBadConfigurationExitsWithOneLine(t *testing.T) {
-	t.Setenv("TELEPORT_BRIDGE_ADDR", "")
-	t.Setenv("JIRA_BRIDGE_URL", "https://jira.example.com")
+// A new user's first `start` lists everything to fix, not one setting per
+// run: missing settings, a value without a unit, a negative duration, a
+// misspelled variable — each with its fix, none in library jargon.
+func TestFirstStartListsEveryProblem(t *testing.T) {
+	for _, name := range []string{"TELEPORT_BRIDGE_ADDR", "TELEPORT_BRIDGE_IDENTITY_FILE", "JIRA_BRIDGE_URL", "JIRA_BRIDGE_USER", "JIRA_BRIDGE_API_TOKEN", "NATS_URL"} {
+		t.Setenv(name, "")
+	}
+	t.Setenv("JIRA_BRIDGE_RECONCILE_INTERVAL", "5")
+	t.Setenv("JIRA_BRIDGE_RECONCILE_WINDOW", "-1s")
+	t.Setenv("JIRA_BRIDGE_PROJCT", "OPS")
+	t.Setenv("ACCESSBRIDGE_NATS", "sideways")
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"start"}, &out, &errb)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	msg := strings.TrimSpace(errb.String())
-	if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "TELEPORT_BRIDGE_ADDR") {
-		t.Fatalf("want one line naming TELEPORT_BRIDGE_ADDR, got %q", msg)
+	msg := errb.String()
+	for _, want := range []string{
+		"accessbridge: 11 problems to fix:\n",
+		`JIRA_BRIDGE_RECONCILE_INTERVAL="5": not a duration; write it with a unit, e.g. 5m`,
+		`JIRA_BRIDGE_RECONCILE_WINDOW="-1s": must not be negative`,
+		"JIRA_BRIDGE_PROJCT is not a setting (a typo?); did you mean JIRA_BRIDGE_PROJECT?",
+		`ACCESSBRIDGE_NATS="sideways": write embedded, external or auto`,
+		"TELEPORT_BRIDGE_ADDR: missing; set it to",
+		"TELEPORT_BRIDGE_IDENTITY_FILE: missing; set it to",
+		"JIRA_BRIDGE_URL: missing; set it to the Jira base URL",
+		"JIRA_BRIDGE_USER: missing",
+		"JIRA_BRIDGE_API_TOKEN: missing; set JIRA_BRIDGE_API_TOKEN_FILE",
+		"WEBHOOK_INGRESS_TLS_CERT and WEBHOOK_INGRESS_TLS_KEY are required",
+		"no webhook authentication: set WEBHOOK_INGRESS_HMAC_SECRETS_FILE",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, msg)
+		}
+	}
+	for _, jargon := range []string{"envconfig", "assigning", "converting", "time.Duration", "strconv"} {
+		if strings.Contains(msg, jargon) {
+			t.Errorf("library jargon %q in:\n%s", jargon, msg)
+		}
+	}
+}
+
+func TestNATSModeIsExplicit(t *testing.T) {
+	for _, c := range []struct {
+		mode, url string
+		embedded  bool
+		err       string
+	}{
+		{"auto", "", true, ""},
+		{"", "", true, ""},
+		{"auto", "nats://nats:4222", false, ""},
+		{"embedded", "", true, ""},
+		{"embedded", "nats://nats:4222", false, "unset NATS_URL, or set ACCESSBRIDGE_NATS=external"},
+		{"external", "nats://nats:4222", false, ""},
+		{"external", "", false, "set NATS_URL to your NATS server"},
+		{"both", "", false, "write embedded, external or auto"},
+	} {
+		embedded, why, err := natsMode(c.mode, c.url)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("natsMode(%q, %q) = %v, want an error with %q", c.mode, c.url, err, c.err)
+			}
+			continue
+		}
+		if err != nil || embedded != c.embedded || why == "" {
+			t.Errorf("natsMode(%q, %q) = %v, %q, %v; want embedded=%v and a reason", c.mode, c.url, embedded, why, err, c.embedded)
+		}
 	}
 }
 

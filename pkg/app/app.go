@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/accessbridge/accessbridge/pkg/bus"
@@ -25,6 +26,9 @@ type Section struct {
 	Prefix, Title string
 	// Spec points to the config struct the section is loaded into.
 	Spec any
+	// Required are the settings a user must fill in, shown first by
+	// `configure` with placeholders.
+	Required []config.Hint
 }
 
 // Service is what a binary runs until its context ends.
@@ -48,6 +52,8 @@ type Command struct {
 	NATSTitle string
 	// Sections are the binary's own settings (LOG_* and NATS_* are added).
 	Sections []Section
+	// Notes add a line to a setting's description in `configure`.
+	Notes map[string]string
 	// Check validates the loaded sections and fills defaults.
 	Check func() error
 	// BeforeConnect may change the NATS settings before the connection (the
@@ -114,39 +120,116 @@ func (c *Command) Main(ctx context.Context, args []string) int {
 	return 2
 }
 
-// fail prints err on one line: an operator reads it in a terminal or a
-// journal, where a wrapped multi-line message is easy to miss.
+// fail prints err: one problem on one line (an operator reads it in a
+// terminal or a journal, where a wrapped message is easy to miss), several
+// as a count and then one line each.
 func (c *Command) fail(err error) {
-	fmt.Fprintf(c.Stderr, "%s: %s\n", c.Name, strings.Join(strings.Fields(err.Error()), " "))
+	oneLine := func(e error) string { return strings.Join(strings.Fields(e.Error()), " ") }
+	list := config.List(err)
+	if len(list) <= 1 {
+		fmt.Fprintf(c.Stderr, "%s: %s\n", c.Name, oneLine(err))
+		return
+	}
+	fmt.Fprintf(c.Stderr, "%s: %d problems to fix:\n", c.Name, len(list))
+	for _, e := range list {
+		fmt.Fprintf(c.Stderr, "  - %s\n", oneLine(e))
+	}
 }
 
-// Example renders every section as a commented environment file.
+// Example renders every section as an environment file: the required
+// settings first, uncommented with placeholders, then every other setting
+// commented out with its default.
 func (c *Command) Example() (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s configuration (environment variables)\n\n", c.Name)
+	fmt.Fprintf(&b, "# %s configuration (environment variables)\n", c.Name)
+	fmt.Fprintf(&b, "# A secret X can instead be given as X_FILE=/path/to/a/file holding it.\n\n")
+	skip := map[string]bool{}
+	var required []config.Hint
+	for _, sec := range c.AllSections() {
+		for _, h := range sec.Required {
+			required = append(required, h)
+			skip[h.Name] = true
+		}
+	}
+	if len(required) > 0 {
+		b.WriteString("# ===== Required: replace the placeholders =====\n\n")
+		b.WriteString(config.RequiredExample(required))
+	}
+	b.WriteString("# ===== Optional: the defaults are shown; uncomment a line to change it =====\n\n")
 	for _, sec := range c.AllSections() {
 		vars, err := config.Vars(sec.Prefix, sec.Spec)
 		if err != nil {
 			return "", err
 		}
-		b.WriteString(config.Example(sec.Title, vars) + "\n")
+		b.WriteString(config.Example(sec.Title, vars, skip, c.Notes) + "\n")
 	}
 	return b.String(), nil
 }
 
-// Load reads and checks every section.
+// Load reads and checks every section and reports every problem at once
+// (a config.Problems): values that do not parse or are out of range,
+// missing settings, variables with one of the binary's prefixes that are
+// not settings (typos), and what the binary's Check finds. Near-misses of
+// the shared LOG_ and NATS_ prefixes, which other tools use too, are only
+// warned about, on Stderr.
 func (c *Command) Load() error {
+	var p config.Problems
+	known := map[string]bool{}
+	var strict, lenient []string
 	for _, sec := range c.AllSections() {
-		if err := config.Load(sec.Prefix, sec.Spec); err != nil {
+		p.Add(config.Load(sec.Prefix, sec.Spec))
+		vars, err := config.Vars(sec.Prefix, sec.Spec)
+		if err != nil {
 			return err
+		}
+		for _, v := range vars {
+			known[v.Name] = true
+			if v.Secret {
+				known[v.Name+"_FILE"] = true
+			}
+		}
+		switch sec.Prefix {
+		case "LOG", "NATS":
+			lenient = append(lenient, sec.Prefix+"_")
+		default:
+			strict = append(strict, sec.Prefix+"_")
+		}
+	}
+	environ := os.Environ()
+	for _, u := range config.FindUnknown(environ, strict, known) {
+		p.Add(errors.New(u.String()))
+	}
+	for _, u := range config.FindUnknown(environ, lenient, known) {
+		if u.Closest != "" && c.Stderr != nil {
+			fmt.Fprintf(c.Stderr, "%s: warning: %s\n", c.Name, u)
 		}
 	}
 	if c.Check != nil {
-		if err := c.Check(); err != nil {
-			return fmt.Errorf("configuration: %w", err)
+		reported := map[string]bool{}
+		for _, e := range p {
+			reported[settingOf(e.Error())] = true
+		}
+		for _, e := range config.List(c.Check()) {
+			if !reported[settingOf(e.Error())] {
+				p.Add(e)
+			}
 		}
 	}
-	return nil
+	return p.Err()
+}
+
+// settingOf returns the variable a problem starts with ("JIRA_BRIDGE_URL:
+// …", "JIRA_BRIDGE_URL=\"x\": …", "JIRA_BRIDGE_URL is …"), or "".
+func settingOf(msg string) string {
+	end := strings.IndexAny(msg, ":= ")
+	if end <= 0 {
+		return ""
+	}
+	name := msg[:end]
+	if strings.ToUpper(name) != name || !strings.Contains(name, "_") {
+		return ""
+	}
+	return strings.TrimSuffix(name, "_FILE")
 }
 
 func (c *Command) start(parent context.Context) error {

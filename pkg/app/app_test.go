@@ -14,6 +14,7 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/app"
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/bus/bustest"
+	"github.com/accessbridge/accessbridge/pkg/service/config"
 	"github.com/rs/zerolog"
 )
 
@@ -171,5 +172,61 @@ func TestRunAllStopsTheOthersOnFailure(t *testing.T) {
 	case <-stopped:
 	default:
 		t.Fatal("the other runner was not stopped")
+	}
+}
+
+// One run reports every problem: values, missing settings, typos of the
+// binary's own prefix, and what Check finds; one line each after a count.
+func TestEveryProblemInOneRun(t *testing.T) {
+	t.Setenv("DEMO_SVC_GREETING", "")
+	t.Setenv("DEMO_SVC_HTTP_ADR", "127.0.0.1:0")
+	t.Setenv("NATS_API_TIMEOUT", "5")
+	t.Setenv("NATS_URLS", "nats://x:4222") // a near miss of a shared prefix: a warning only
+	t.Setenv("NATS_CONTEXT", "prod")       // the nats CLI's own variable: not ours to judge
+	var out, errb bytes.Buffer
+	c := command(&demoConfig{}, nil, &out, &errb)
+	c.Check = func() error {
+		return errors.Join(errors.New("DEMO_SVC_OTHER: broken; fix it"), errors.New("DEMO_SVC_GREETING: also reported by the check"))
+	}
+	code := c.Main(context.Background(), []string{"start"})
+	msg := errb.String()
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, msg)
+	}
+	for _, want := range []string{
+		"demo-svc: warning: NATS_URLS is not a setting (a typo?); did you mean NATS_URL?\n",
+		"demo-svc: 4 problems to fix:\n",
+		"  - NATS_API_TIMEOUT=\"5\": not a duration; write it with a unit, e.g. 5m",
+		"  - DEMO_SVC_GREETING is required and not set: What to say.\n",
+		"  - DEMO_SVC_HTTP_ADR is not a setting (a typo?); did you mean DEMO_SVC_HTTP_ADDR?\n",
+		"  - DEMO_SVC_OTHER: broken; fix it\n",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "also reported") || strings.Contains(msg, "NATS_CONTEXT") {
+		t.Errorf("a problem is reported twice, or a foreign variable is judged:\n%s", msg)
+	}
+}
+
+func TestConfigurePutsRequiredSettingsFirst(t *testing.T) {
+	var out, errb bytes.Buffer
+	c := command(&demoConfig{}, nil, &out, &errb)
+	c.Sections[0].Required = []config.Hint{{Name: "DEMO_SVC_GREETING", Placeholder: "hello", Note: "What to say."}}
+	c.Notes = map[string]string{"NATS_URL": "Leave it unset to embed a server."}
+	if code := c.Main(context.Background(), []string{"configure"}); code != 0 {
+		t.Fatalf("configure: %d %s", code, errb.String())
+	}
+	s := out.String()
+	req, opt := strings.Index(s, "# What to say.\nDEMO_SVC_GREETING=hello\n"), strings.Index(s, "Optional")
+	if req < 0 || opt < 0 || req > opt {
+		t.Fatalf("the required setting is not first, uncommented with its placeholder:\n%s", s)
+	}
+	if strings.Count(s, "DEMO_SVC_GREETING=") != 1 {
+		t.Errorf("the required setting is listed twice:\n%s", s)
+	}
+	if !strings.Contains(s, "# Leave it unset to embed a server.\n#NATS_URL=") {
+		t.Errorf("the NATS_URL note is missing:\n%s", s)
 	}
 }
