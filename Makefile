@@ -15,8 +15,13 @@ IMAGE_TAG ?= local
 SERVICES := teleport-bridge jira-bridge webhook-ingress
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME ?= 10s
+# Stamped into every binary (accessbridge version, /status, accessbridge_build_info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILDINFO := github.com/accessbridge/accessbridge/pkg/service/buildinfo
+LDFLAGS := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT)
 
-.PHONY: all build test soak bench-go test-modules test-gowork-off lint fmt tools demo bench fuzz fuzz-short clean images compose-test docs
+.PHONY: all build version test soak bench-go test-modules test-gowork-off lint fmt tools demo bench fuzz fuzz-short clean images compose-test docs
 
 all: build
 
@@ -25,8 +30,12 @@ build:
 	@mkdir -p $(BIN)
 	@set -e; for m in $(MODULES); do \
 	  mains=$$(cd $$m && go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./...); \
-	  [ -z "$$mains" ] || (cd $$m && go build -o $(BIN)/ $$mains); done
+	  [ -z "$$mains" ] || (cd $$m && go build -ldflags "$(LDFLAGS)" -o $(BIN)/ $$mains); done
 	@ls $(BIN) | grep -v tools || true
+
+## version: the version `make build` stamps into the binaries
+version:
+	@echo $(VERSION)
 
 ## test: every module with -race in the workspace, then each module alone (GOWORK=off)
 test: tools test-modules test-gowork-off

@@ -135,6 +135,9 @@ func command(s *settings, stdout, stderr io.Writer) *app.Command {
 			log.Info().Str("url", nats.URL).Str("store", s.Main.DataDir).Msg("embedded NATS server with JetStream started (" + why + ")")
 			return func() { ns.Shutdown(); ns.WaitForShutdown() }, nil
 		},
+		ExtraCommands: [][2]string{
+			{"docs", "print the configuration reference (Markdown)"},
+		},
 		OpsAddr:    func() string { return s.Main.HTTPAddr },
 		OpsAddrVar: "ACCESSBRIDGE_HTTP_ADDR",
 		Start:      func(ctx context.Context, env app.Env) (app.Service, error) { return startServices(ctx, s, env) },

@@ -15,6 +15,7 @@ import (
 
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/service"
+	"github.com/accessbridge/accessbridge/pkg/service/buildinfo"
 	"github.com/accessbridge/accessbridge/pkg/service/config"
 	"github.com/accessbridge/accessbridge/pkg/service/logging"
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
@@ -69,6 +70,10 @@ type Command struct {
 	// operations server are ready.
 	Start func(ctx context.Context, env Env) (Service, error)
 
+	// ExtraCommands lists commands the binary handles itself before Main,
+	// as {name, description}, for the help text.
+	ExtraCommands [][2]string
+
 	Stdout, Stderr io.Writer
 
 	log  logging.Config
@@ -88,11 +93,25 @@ func (c *Command) AllSections() []Section {
 }
 
 // Main runs the command named by args[0] (start by default) and returns the
-// process exit code: 0, 1 on an error (printed as one line), 2 on misuse.
+// process exit code: 0, 1 on an error, 2 on misuse. `-h`/`--help` after any
+// command prints help and runs nothing.
 func (c *Command) Main(ctx context.Context, args []string) int {
 	cmd := "start"
 	if len(args) > 0 {
 		cmd = args[0]
+	}
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			cmd = "help"
+		}
+	}
+	if cmd != "help" && len(args) > 1 {
+		hint := ""
+		if strings.HasPrefix(args[1], "--config") || args[1] == "-c" {
+			hint = fmt.Sprintf("; to carry over a teleport-jira TOML file, run `accessbridge import %s`", strings.TrimPrefix(strings.TrimPrefix(args[len(args)-1], "--config="), "--config"))
+		}
+		fmt.Fprintf(c.Stderr, "%s %s: unexpected argument %q: settings come from the environment (`%s configure` lists them)%s\n", c.Name, cmd, args[1], c.Name, hint)
+		return 2
 	}
 	switch cmd {
 	case "start":
@@ -109,15 +128,41 @@ func (c *Command) Main(ctx context.Context, args []string) int {
 		}
 		fmt.Fprint(c.Stdout, out)
 		return 0
-	case "version":
-		fmt.Fprintf(c.Stdout, "%s %s\n", c.Name, c.Version)
+	case "version", "--version", "-version", "-v":
+		fmt.Fprintf(c.Stdout, "%s %s\n", c.Name, c.VersionString())
 		return 0
-	case "help", "-h", "--help":
-		fmt.Fprintf(c.Stdout, "usage: %s [start|configure|version]\n\nSettings come from the environment; `%s configure` prints them with their defaults.\n", c.Name, c.Name)
+	case "help":
+		fmt.Fprintf(c.Stdout, `usage: %[1]s [command]
+
+commands:
+  start       run (the default)
+  configure   print an example environment file: the required settings first, then every other one
+  version     print the version (also --version)
+%[2]s
+Settings come from environment variables; a secret X can be given as X_FILE.
+`, c.Name, c.extraHelp())
 		return 0
 	}
-	fmt.Fprintf(c.Stderr, "%s: unknown command %q (start, configure, version)\n", c.Name, cmd)
+	fmt.Fprintf(c.Stderr, "%s: unknown command %q (start, configure, version, help)\n", c.Name, cmd)
 	return 2
+}
+
+// VersionString is the version printed by `version`: the binary's own when
+// its main was stamped, else the build information of pkg/service/buildinfo.
+func (c *Command) VersionString() string {
+	info := buildinfo.Get()
+	if c.Version != "" && c.Version != "dev" {
+		info.Version = c.Version
+	}
+	return info.String()
+}
+
+func (c *Command) extraHelp() string {
+	var b strings.Builder
+	for _, e := range c.ExtraCommands {
+		fmt.Fprintf(&b, "  %-11s %s\n", e[0], e[1])
+	}
+	return b.String()
 }
 
 // fail prints err: one problem on one line (an operator reads it in a
@@ -263,7 +308,7 @@ func (c *Command) start(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	log.Info().Str("version", c.Version).Msg(c.Name + " running")
+	log.Info().Str("version", c.VersionString()).Msg(c.Name + " running")
 
 	runners := map[string]func(context.Context) error{c.Name: svc.Run}
 	if c.OpsAddr != nil && c.OpsAddr() != "" {

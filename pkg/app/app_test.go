@@ -71,8 +71,11 @@ func TestConfigureVersionAndMisuse(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if code := c.Main(context.Background(), []string{"version"}); code != 0 || out.String() != "demo-svc 1.2.3\n" {
-		t.Fatalf("version: %d %q", code, out.String())
+	for _, arg := range []string{"version", "--version"} {
+		out.Reset()
+		if code := c.Main(context.Background(), []string{arg}); code != 0 || !strings.HasPrefix(out.String(), "demo-svc 1.2.3 (go1.") {
+			t.Fatalf("%s: %d %q", arg, code, out.String())
+		}
 	}
 	if code := c.Main(context.Background(), []string{"launch"}); code != 2 || !strings.Contains(errb.String(), `"launch"`) {
 		t.Fatalf("unknown command: %d %q", code, errb.String())
@@ -228,5 +231,24 @@ func TestConfigurePutsRequiredSettingsFirst(t *testing.T) {
 	}
 	if !strings.Contains(s, "# Leave it unset to embed a server.\n#NATS_URL=") {
 		t.Errorf("the NATS_URL note is missing:\n%s", s)
+	}
+}
+
+// `start --help` prints help and starts nothing; stray arguments are
+// refused with a hint instead of being ignored.
+func TestHelpNeverStarts(t *testing.T) {
+	for _, args := range [][]string{{"start", "--help"}, {"-h"}, {"configure", "-h"}, {"help"}} {
+		var out, errb bytes.Buffer
+		c := command(&demoConfig{}, nil, &out, &errb)
+		started := false
+		c.Start = func(context.Context, app.Env) (app.Service, error) { started = true; return nil, errors.New("started") }
+		if code := c.Main(context.Background(), args); code != 0 || started || !strings.Contains(out.String(), "usage: demo-svc") {
+			t.Fatalf("%v: exit %d, started %v, stdout %q, stderr %q", args, code, started, out.String(), errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	c := command(&demoConfig{}, nil, &out, &errb)
+	if code := c.Main(context.Background(), []string{"start", "--config=/etc/teleport-jira.toml"}); code != 2 || !strings.Contains(errb.String(), "accessbridge import /etc/teleport-jira.toml") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 }
