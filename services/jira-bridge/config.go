@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/accessbridge/accessbridge/pkg/service/config"
+	"github.com/accessbridge/accessbridge/pkg/service/startup"
 )
 
 // EnvPrefix prefixes every jira-bridge environment variable.
@@ -54,6 +55,8 @@ type Config struct {
 	AckWait     time.Duration `split_words:"true" default:"30s" desc:"How long JetStream waits for a handler's ack before redelivering (a replica that died mid-event is taken over after it)."`
 
 	HTTPAddr string `split_words:"true" default:":8092" desc:"Listen address of /status, /healthz, /readyz and /metrics (standalone binary only)."`
+
+	CheckTimeout time.Duration `split_words:"true" default:"15s" desc:"How long the start-up checks of Jira (address, credentials, project, permissions, statuses) may take in all."`
 }
 
 // CheckAndSetDefaults validates the configuration and fills defaults left
@@ -126,6 +129,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	durDef(&c.RetryMin, time.Second)
 	durDef(&c.RetryMax, 5*time.Minute)
 	durDef(&c.AckWait, 30*time.Second)
+	durDef(&c.CheckTimeout, startup.DefaultTimeout)
 	if c.JiraRetryMax < c.JiraRetryMin {
 		fail(fmt.Errorf("%s: %s is below %s %s", v("JIRA_RETRY_MAX"), c.JiraRetryMax, v("JIRA_RETRY_MIN"), c.JiraRetryMin))
 	}
