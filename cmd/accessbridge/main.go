@@ -10,6 +10,7 @@
 //	accessbridge [start]    run (default)
 //	accessbridge configure  print a commented example environment file
 //	accessbridge version    print the version
+//	accessbridge import F   translate a teleport-jira TOML file into an env file
 //	accessbridge docs       print the configuration reference (Markdown)
 package main
 
@@ -89,6 +90,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, ConfigReference(cmd))
 		return 0
 	}
+	if len(args) > 0 && args[0] == "import" {
+		return runImport(args[1:], stdout, stderr)
+	}
 	if len(args) == 2 && args[0] == "docs-readme" {
 		if err := UpdateReadme(cmd, args[1]); err != nil {
 			fmt.Fprintf(stderr, "accessbridge: %v\n", err)
@@ -136,6 +140,7 @@ func command(s *settings, stdout, stderr io.Writer) *app.Command {
 			return func() { ns.Shutdown(); ns.WaitForShutdown() }, nil
 		},
 		ExtraCommands: [][2]string{
+			{"import", "translate a teleport-jira (or teleport-mattermost) TOML file into an environment file"},
 			{"docs", "print the configuration reference (Markdown)"},
 		},
 		OpsAddr:    func() string { return s.Main.HTTPAddr },

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/accessbridge/accessbridge/pkg/service/config"
 )
 
 // TestReadmeConfigReferenceIsCurrent fails when a setting is added, renamed
@@ -217,5 +219,74 @@ func TestNothingReadsBesideTheRepository(t *testing.T) {
 	}
 	if len(offenders) > 0 {
 		t.Fatalf("these files refer to ../shared, outside the repository: %v (use testdata/ or docs/ in the repository)", offenders)
+	}
+}
+
+// `accessbridge import` on the guides' examples writes an env file whose
+// every variable is a setting (MATTERMOST_BRIDGE_* belong to the
+// mattermost-bridge) and whose values parse; it names what it left out.
+func TestImportTheGuidesExamples(t *testing.T) {
+	known, err := AllVars(command(&settings{}, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mattermost := map[string]bool{"MATTERMOST_BRIDGE_URL": true, "MATTERMOST_BRIDGE_TOKEN": true, "MATTERMOST_BRIDGE_TOKEN_FILE": true,
+		"MATTERMOST_BRIDGE_RECIPIENTS": true, "MATTERMOST_BRIDGE_ROLE_TO_RECIPIENTS": true}
+	files, _ := filepath.Glob("../../testdata/teleport-plugin-configs/*.toml")
+	if len(files) < 4 {
+		t.Fatalf("fixtures: %v", files)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "accessbridge.env")
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), []string{"import", "-o", out, f}, &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("env file: %v %v", fi, err)
+			}
+			if !strings.Contains(stderr.String(), "settings carried over to "+out) {
+				t.Errorf("stderr: %s", stderr.String())
+			}
+			b, _ := os.ReadFile(out)
+			vars := 0
+			for _, line := range strings.Split(string(b), "\n") {
+				if line == "" || strings.HasPrefix(line, "#") {
+					continue
+				}
+				name, value, ok := strings.Cut(line, "=")
+				if !ok {
+					t.Errorf("not KEY=VALUE: %q", line)
+					continue
+				}
+				vars++
+				if !known[name] && !mattermost[name] {
+					t.Errorf("%s is not a setting", name)
+				}
+				if known[name] {
+					t.Setenv(name, strings.Trim(value, "'"))
+				}
+			}
+			if vars < 6 {
+				t.Fatalf("only %d settings:\n%s", vars, b)
+			}
+			// The values parse: loading reports missing files at most.
+			err := command(&settings{}, nil, &bytes.Buffer{}).Load()
+			for _, p := range config.List(err) {
+				msg := p.Error()
+				if strings.Contains(msg, "not a setting") || strings.Contains(msg, "not a duration") || strings.Contains(msg, "not a whole number") ||
+					strings.Contains(msg, "write true or false") || strings.Contains(msg, "must not be negative") || strings.Contains(msg, "must be more than") {
+					t.Errorf("imported settings do not load: %v", p)
+				}
+			}
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"import", "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "usage: accessbridge import") {
+		t.Errorf("import --help: %d %q", code, stdout.String())
+	}
+	if code := run(context.Background(), []string{"import", "/nonexistent/teleport-jira.toml"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no such file") {
+		t.Errorf("missing file: %d %q", code, stderr.String())
 	}
 }
