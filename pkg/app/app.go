@@ -250,18 +250,48 @@ func (c *Command) Load() error {
 		}
 	}
 	if c.Check != nil {
-		reported := map[string]bool{}
+		// A setting already reported (a bad value, an unreadable file) is
+		// not reported again through the checks that depend on it.
+		var reported []string
 		for _, e := range p {
-			reported[settingOf(e.Error())] = true
+			if name := settingOf(e.Error()); name != "" {
+				reported = append(reported, name)
+			}
 		}
 		for _, e := range config.List(c.Check()) {
-			if !reported[settingOf(e.Error())] {
+			if !mentionsAny(e.Error(), reported) {
 				p.Add(e)
 			}
 		}
 	}
 	return p.Err()
 }
+
+// mentionsAny says whether msg names one of the variables (or its _FILE
+// form) as a whole word.
+func mentionsAny(msg string, names []string) bool {
+	for _, n := range names {
+		for i := strings.Index(msg, n); i >= 0; {
+			end := i + len(n)
+			if strings.HasPrefix(msg[end:], "_FILE") {
+				end += len("_FILE")
+			}
+			before := i == 0 || !isNameByte(msg[i-1])
+			after := end == len(msg) || !isNameByte(msg[end])
+			if before && after {
+				return true
+			}
+			next := strings.Index(msg[i+1:], n)
+			if next < 0 {
+				break
+			}
+			i += 1 + next
+		}
+	}
+	return false
+}
+
+func isNameByte(b byte) bool { return b == '_' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' }
 
 // settingOf returns the variable a problem starts with ("JIRA_BRIDGE_URL:
 // …", "JIRA_BRIDGE_URL=\"x\": …", "JIRA_BRIDGE_URL is …"), or "".

@@ -189,7 +189,8 @@ func TestEveryProblemInOneRun(t *testing.T) {
 	var out, errb bytes.Buffer
 	c := command(&demoConfig{}, nil, &out, &errb)
 	c.Check = func() error {
-		return errors.Join(errors.New("DEMO_SVC_OTHER: broken; fix it"), errors.New("DEMO_SVC_GREETING: also reported by the check"))
+		return errors.Join(errors.New("DEMO_SVC_OTHER: broken; fix it"), errors.New("DEMO_SVC_GREETING: also reported by the check"),
+			errors.New("nothing to say: also reported, set DEMO_SVC_GREETING_FILE or DEMO_SVC_OTHER"), errors.New("DEMO_SVC_GREETINGS_LIST: another setting"))
 	}
 	code := c.Main(context.Background(), []string{"start"})
 	msg := errb.String()
@@ -198,7 +199,8 @@ func TestEveryProblemInOneRun(t *testing.T) {
 	}
 	for _, want := range []string{
 		"demo-svc: warning: NATS_URLS is not a setting (a typo?); did you mean NATS_URL?\n",
-		"demo-svc: 4 problems to fix:\n",
+		"demo-svc: 5 problems to fix:\n",
+		"  - DEMO_SVC_GREETINGS_LIST: another setting\n",
 		"  - NATS_API_TIMEOUT=\"5\": not a duration; write it with a unit, e.g. 5m",
 		"  - DEMO_SVC_GREETING is required and not set: What to say.\n",
 		"  - DEMO_SVC_HTTP_ADR is not a setting (a typo?); did you mean DEMO_SVC_HTTP_ADDR?\n",
