@@ -48,7 +48,7 @@ func Check(ctx context.Context, log zerolog.Logger, t Target, fn func(ctx contex
 	if t.Timeout <= 0 {
 		t.Timeout = DefaultTimeout
 	}
-	log.Info().Str("address", t.Addr).Dur("timeout", t.Timeout).Msgf("checking %s at %s", t.Name, t.Addr)
+	log.Info().Str("timeout", t.Timeout.String()).Msgf("checking %s at %s", t.Name, t.Addr)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
 	defer cancel()
@@ -58,7 +58,7 @@ func Check(ctx context.Context, log zerolog.Logger, t Target, fn func(ctx contex
 	if err := fn(ctx); err != nil {
 		return t.fail(ctx, err, true)
 	}
-	log.Info().Dur("took", time.Since(start)).Msgf("%s at %s: ok", t.Name, t.Addr)
+	log.Info().Str("took", time.Since(start).Round(time.Millisecond).String()).Msgf("%s at %s: ok", t.Name, t.Addr)
 	return nil
 }
 
