@@ -46,7 +46,7 @@ func TestDocumentedVariablesExist(t *testing.T) {
 		t.Fatal(err)
 	}
 	var files []string
-	for _, pattern := range []string{"../../README.md", "../../deploy/*/*", "../../deploy/k8s/*/*", "../../deploy/k8s/overlays/*/*", "../../sim/demo/*.go", "../../deploy/compose/.env.example"} {
+	for _, pattern := range []string{"../../README.md", "../../deploy/*/*", "../../deploy/k8s/*/*", "../../deploy/k8s/overlays/*/*", "../../sim/demo/*.go", "../../deploy/compose/.env.example", "../../docs/*.md"} {
 		m, _ := filepath.Glob(pattern)
 		files = append(files, m...)
 	}
