@@ -16,7 +16,7 @@ SERVICES := teleport-bridge jira-bridge webhook-ingress
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME ?= 10s
 
-.PHONY: all build test soak bench-go test-modules test-gowork-off lint fmt tools demo bench fuzz fuzz-short clean images compose-test docs
+.PHONY: all build test soak bench-go test-modules test-gowork-off lint fmt tools demo bench fuzz fuzz-short clean images compose-test secrets docs
 
 all: build
 
@@ -107,8 +107,13 @@ images:
 	docker build -q -f deploy/docker/Dockerfile.nats -t accessbridge/nats:$(IMAGE_TAG) $$ctx; \
 	docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^accessbridge/'
 
-## compose-test: the demo scenario against the compose stack (starts dockerd when needed)
+## compose-test: the demo scenario against the compose stack, deployed as deploy/compose's README says (starts dockerd when needed)
 compose-test: build
 	@bash deploy/compose/compose-test.sh
+
+## secrets: the secret files of deploy/compose, readable by the images' uid 65532
+##   make secrets IDENTITY=path/to/identity JIRA_TOKEN=path/to/token   (the webhook secret is generated)
+secrets:
+	@bash deploy/compose/secrets.sh --dir deploy/compose/secrets $(if $(IDENTITY),--identity $(IDENTITY)) $(if $(JIRA_TOKEN),--jira-token-file $(JIRA_TOKEN))
 clean:
 	rm -rf $(BIN)
