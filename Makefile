@@ -84,9 +84,10 @@ COUNT ?= 1
 bench-go:
 	@set -e; for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem -count $(COUNT) ./...); done
 
-## demo: the whole loop on this machine (emulated Teleport and Jira); DEMO_EXIT=1 exits after the scenario
+## demo: the whole loop on this machine (emulated Teleport and Jira); DEMO_EXIT=1 exits after the scenario;
+##   DEMO_PORTS=+10000 moves every port, DEMO_PORTS=jira=9080,ingress=9081 some (jira teleport teleport-admin ingress ops nats)
 demo: build
-	@$(BIN)/demo -bin $(BIN)/accessbridge -dir $(CURDIR)/tmp/demo
+	@$(BIN)/demo -bin $(BIN)/accessbridge -dir $(CURDIR)/tmp/demo $(if $(DEMO_PORTS),-ports '$(DEMO_PORTS)')
 
 ## docs: regenerate the configuration tables in README.md from the code
 docs:
