@@ -11,12 +11,14 @@ export PATH := $(TOOLS):$(PATH)
 STATICCHECK_VERSION := v0.8.2
 NATS_SERVER_VERSION := v2.15.2
 KUSTOMIZE_VERSION := v5.8.2
+HELM_VERSION := v3.22.1
+NATSCLI_VERSION := v0.5.1
 IMAGE_TAG ?= local
 SERVICES := teleport-bridge jira-bridge webhook-ingress
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME ?= 10s
 
-.PHONY: all build test soak bench-go test-modules test-gowork-off lint fmt tools demo bench fuzz fuzz-short clean images compose-test secrets docs
+.PHONY: all build test soak bench-go test-modules test-gowork-off lint fmt tools demo bench fuzz fuzz-short clean images compose-test secrets helm docs
 
 all: build
 
@@ -51,8 +53,8 @@ lint: tools
 fmt:
 	@gofmt -w $$(git ls-files '*.go')
 
-## tools: pinned developer tools into ./bin/tools
-tools: $(TOOLS)/staticcheck $(TOOLS)/nats-server $(TOOLS)/kustomize
+## tools: pinned developer tools into ./bin/tools (helm: Debian has no package; built from source, a few minutes once)
+tools: $(TOOLS)/staticcheck $(TOOLS)/nats-server $(TOOLS)/kustomize $(TOOLS)/helm $(TOOLS)/nats
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) GOWORK=off go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -62,6 +64,18 @@ $(TOOLS)/nats-server:
 
 $(TOOLS)/kustomize:
 	GOBIN=$(TOOLS) GOWORK=off go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+$(TOOLS)/helm:
+	GOBIN=$(TOOLS) GOWORK=off CGO_ENABLED=0 go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+# The nats CLI, to watch the demo's and a deployment's streams.
+$(TOOLS)/nats:
+	GOBIN=$(TOOLS) GOWORK=off CGO_ENABLED=0 go install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION)
+
+## helm: copy deploy/helm/_common.tpl into every chart, lint them, rewrite the golden files of `helm template`
+helm: $(TOOLS)/helm
+	@for c in deploy/helm/*/Chart.yaml; do cp deploy/helm/_common.tpl $$(dirname $$c)/templates/_common.tpl; done
+	cd deploy && go test -count=1 -run 'Helm|Charts' . -update
 
 ## fuzz-short: every fuzz target for FUZZTIME (CI); fuzz: the same for 5 minutes each
 fuzz-short:
