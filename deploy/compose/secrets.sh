@@ -13,18 +13,20 @@
 #   sudo chown 65532:65532 secrets/* && sudo chmod 0400 secrets/*
 #
 # The webhook secret is generated (64 hex characters) unless --webhook-secret-file
-# gives one; put the same value in the Jira webhook's Secret field. Existing
+# gives one; put the same value in the Jira webhook's Secret field.
+# --mattermost-token-file FILE adds the Mattermost bot's token. Existing
 # files are kept unless --force.
 set -euo pipefail
 dir=./secrets
-identity="" token="" webhook="" force=0
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+identity="" token="" webhook="" mattermost="" force=0
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir=$2; shift 2 ;;
     --identity) identity=$2; shift 2 ;;
     --jira-token-file) token=$2; shift 2 ;;
     --webhook-secret-file) webhook=$2; shift 2 ;;
+    --mattermost-token-file) mattermost=$2; shift 2 ;;
     --force) force=1; shift ;;
     -h|--help) usage ;;
     *) echo "secrets.sh: unknown argument $1" >&2; usage ;;
@@ -72,6 +74,10 @@ if [ -z "$webhook" ] && { [ ! -e "$dir/webhook-secret" ] || [ "$force" = 1 ]; };
   echo "wrote    $dir/webhook-secret (generated: paste its content into the Jira webhook's Secret field)"
 else
   put webhook-secret "$webhook" "--webhook-secret-file FILE"
+fi
+# Optional: the Mattermost bot's token, for the mattermost-bridge.
+if [ -n "$mattermost" ] || [ -e "$dir/mattermost-token" ]; then
+  put mattermost-token "$mattermost" "--mattermost-token-file FILE"
 fi
 [ "$missing" = 0 ] || exit 1
 echo "secrets in $dir: directory 0700, files 0444 (readable by the containers' uid 65532)"
