@@ -98,6 +98,14 @@ ab.validate: every missing or contradictory value at once, each with its fix
 {{- $errs = append $errs "http.tlsFromSecret: name the TLS Secret of the webhook endpoint, or set http.insecureNoTLS=true when an Ingress terminates TLS" -}}
 {{- end -}}
 {{- end -}}
+{{- if .mattermost -}}
+{{- if not $v.mattermost.url -}}
+{{- $errs = append $errs "mattermost.url: set the Mattermost server URL, e.g. https://mattermost.example.com" -}}
+{{- end -}}
+{{- if not (or $v.mattermost.tokenFromSecret $v.mattermost.token) -}}
+{{- $errs = append $errs "mattermost.tokenFromSecret: name the Secret holding the Mattermost bot's access token (or set mattermost.token)" -}}
+{{- end -}}
+{{- end -}}
 {{- if $errs -}}
 {{- fail (printf "\n  %s" (join "\n  " $errs)) -}}
 {{- end -}}
@@ -186,6 +194,27 @@ ab.validate: every missing or contradictory value at once, each with its fix
 {{- end }}
 {{- end -}}
 
+{{- define "ab.mattermostTokenSecret" -}}
+{{- if .Values.mattermost.tokenFromSecret -}}{{ .Values.mattermost.tokenFromSecret }}
+{{- else -}}{{ include "ab.fullname" . }}-secrets
+{{- end -}}
+{{- end -}}
+
+{{- define "ab.env.mattermost" -}}
+- name: MATTERMOST_BRIDGE_URL
+  value: {{ .Values.mattermost.url | quote }}
+- name: MATTERMOST_BRIDGE_TOKEN_FILE
+  value: /var/run/accessbridge/mattermost/{{ .Values.mattermost.tokenSecretPath }}
+{{- with .Values.mattermost.recipients }}
+- name: MATTERMOST_BRIDGE_RECIPIENTS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.mattermost.roleToRecipients }}
+- name: MATTERMOST_BRIDGE_ROLE_TO_RECIPIENTS
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- end -}}
+
 {{- define "ab.webhookScheme" -}}
 {{- if .Values.http.tlsFromSecret -}}HTTPS{{- else -}}HTTP{{- end -}}
 {{- end -}}
@@ -223,6 +252,15 @@ ab.validate: every missing or contradictory value at once, each with its fix
     defaultMode: 0440
 {{- end }}
 {{- end }}
+{{- if .mattermost }}
+- name: mattermost-token
+  secret:
+    secretName: {{ include "ab.mattermostTokenSecret" $r }}
+    defaultMode: 0440
+    items:
+      - key: {{ $r.Values.mattermost.tokenSecretPath }}
+        path: {{ $r.Values.mattermost.tokenSecretPath }}
+{{- end }}
 {{- if $r.Values.nats.credsFromSecret }}
 - name: nats-creds
   secret:
@@ -253,6 +291,11 @@ ab.validate: every missing or contradictory value at once, each with its fix
   readOnly: true
 {{- end }}
 {{- end }}
+{{- if .mattermost }}
+- name: mattermost-token
+  mountPath: /var/run/accessbridge/mattermost
+  readOnly: true
+{{- end }}
 {{- if $r.Values.nats.credsFromSecret }}
 - name: nats-creds
   mountPath: /var/run/accessbridge/nats
@@ -265,7 +308,8 @@ ab.validate: every missing or contradictory value at once, each with its fix
 {{- $r := .root -}}
 {{- $jira := and .jira (not $r.Values.jira.apiTokenFromSecret) $r.Values.jira.apiToken -}}
 {{- $hook := and .webhook (not $r.Values.webhook.secretFromSecret) $r.Values.webhook.secret -}}
-{{- if or $jira $hook }}
+{{- $mm := and .mattermost (not $r.Values.mattermost.tokenFromSecret) $r.Values.mattermost.token -}}
+{{- if or $jira $hook $mm }}
 apiVersion: v1
 kind: Secret
 metadata:
@@ -279,6 +323,9 @@ stringData:
   {{- end }}
   {{- if $hook }}
   {{ $r.Values.webhook.secretSecretPath }}: {{ $r.Values.webhook.secret | quote }}
+  {{- end }}
+  {{- if $mm }}
+  {{ $r.Values.mattermost.tokenSecretPath }}: {{ $r.Values.mattermost.token | quote }}
   {{- end }}
 {{- end }}
 {{- end -}}
