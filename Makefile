@@ -129,6 +129,7 @@ compose-test: build
 ## secrets: the secret files of deploy/compose, readable by the images' uid 65532
 ##   make secrets IDENTITY=path/to/identity JIRA_TOKEN=path/to/token   (the webhook secret is generated)
 secrets:
-	@bash deploy/compose/secrets.sh --dir deploy/compose/secrets $(if $(IDENTITY),--identity $(IDENTITY)) $(if $(JIRA_TOKEN),--jira-token-file $(JIRA_TOKEN))
+	@bash deploy/compose/secrets.sh --dir deploy/compose/secrets $(if $(IDENTITY),--identity $(IDENTITY)) $(if $(JIRA_TOKEN),--jira-token-file $(JIRA_TOKEN)) \
+	  || { echo "with make: make secrets IDENTITY=path/to/identity JIRA_TOKEN=path/to/token" >&2; exit 1; }
 clean:
 	rm -rf $(BIN)
