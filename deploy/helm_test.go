@@ -371,6 +371,11 @@ func TestHelmNATSDependencyWiring(t *testing.T) {
 	if err := os.CopyFS(dst, os.DirFS(filepath.Join("helm", "accessbridge"))); err != nil {
 		t.Fatal(err)
 	}
+	// Whatever `helm dependency update` downloaded is replaced by the stand-in.
+	_ = os.Remove(filepath.Join(dst, "Chart.lock"))
+	if err := os.RemoveAll(filepath.Join(dst, "charts")); err != nil {
+		t.Fatal(err)
+	}
 	stub := filepath.Join(dst, "charts", "nats")
 	if err := os.MkdirAll(stub, 0o755); err != nil {
 		t.Fatal(err)
