@@ -101,7 +101,7 @@ func run() (int, string) {
 		IngressURL: "http://" + p.Ingress + "/webhook", JiraFlavor: *flavor,
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		fmt.Fprintf(os.Stderr, "demo: %v\n%s", err, portHint(err.Error()))
 		return 1, ""
 	}
 	defer stack.Close()
@@ -172,7 +172,8 @@ func run() (int, string) {
 			fmt.Println(demo.StoppingLine())
 			return 130, demo.StoppedLine(abs)
 		}
-		fmt.Fprintf(os.Stderr, "demo: accessbridge did not become ready: %v\n--- last lines of %s ---\n%s", err, logPath, tail(logPath, 20))
+		last := tail(logPath, 20)
+		fmt.Fprintf(os.Stderr, "demo: accessbridge did not become ready: %v\n--- last lines of %s ---\n%s%s", err, logPath, last, portHint(last))
 		return 1, ""
 	}
 	fmt.Printf("accessbridge ready in %.2fs\n\n", time.Since(start).Seconds())
@@ -214,6 +215,15 @@ func run() (int, string) {
 		fmt.Fprintf(os.Stderr, "accessbridge exited: %v\n", err)
 		return 1, ""
 	}
+}
+
+// portHint says how to move the demo's ports when one is taken.
+func portHint(msg string) string {
+	if !strings.Contains(msg, "address already in use") {
+		return ""
+	}
+	return "a port the demo uses is taken: move them all with `make demo DEMO_PORTS=+10000`, or one with DEMO_PORTS=jira=9080 (names: " +
+		strings.Join(demo.PortNames(), ", ") + ")\n"
 }
 
 func fileExists(p string) bool {

@@ -154,3 +154,25 @@ func TestDemoPortsAndStop(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// TestDemoSaysHowToMovePorts: a taken port ends the demo with the way out.
+func TestDemoSaysHowToMovePorts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	bin := filepath.Join(t.TempDir(), "demo")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	fake := filepath.Join(t.TempDir(), "accessbridge")
+	if err := os.WriteFile(fake, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-bin", fake, "-dir", filepath.Join(t.TempDir(), "demo"), "-ports", "teleport=0,teleport-admin=0,jira="+fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "address already in use") || !strings.Contains(string(out), "make demo DEMO_PORTS=+10000") {
+		t.Fatalf("demo with the Jira port taken: err=%v\n%s", err, out)
+	}
+}
