@@ -33,7 +33,7 @@ var varRef = regexp.MustCompile(`\b(?:LOG|NATS|ACCESSBRIDGE|TELEPORT_BRIDGE|JIRA
 // else (file names, metrics prefixes).
 var notVars = map[string]bool{
 	"NATS_BIND": true, "NATS_PORT": true, "NATS_MONITOR_PORT": true, "NATS_IMAGE": true, // compose interpolation
-	"TELEPORT_BRIDGE_HTTP_PORT": true, "JIRA_BRIDGE_HTTP_PORT": true, // compose interpolation
+	"TELEPORT_BRIDGE_HTTP_PORT": true, "JIRA_BRIDGE_HTTP_PORT": true, "NATS_PUBLISH": true, // compose interpolation
 	"JIRA_BRIDGE_PROJCT": true, "NATS_URLS": true, // the README's examples of typos
 }
 
