@@ -19,6 +19,7 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/service/config"
 	"github.com/accessbridge/accessbridge/pkg/service/logging"
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
+	"github.com/accessbridge/accessbridge/pkg/service/startup"
 	"github.com/rs/zerolog"
 )
 
@@ -327,7 +328,15 @@ func (c *Command) start(parent context.Context) error {
 			defer cleanup()
 		}
 	}
-	b, err := bus.Connect(ctx, c.nats, c.Name, log)
+	var b *bus.Bus
+	err = startup.Check(ctx, log, startup.Target{
+		Name: "NATS", Addr: c.nats.URL, Setting: "NATS_URL",
+		// A list of cluster URLs is not probed one by one: any of them will do.
+		SkipProbe: strings.Contains(c.nats.URL, ","),
+	}, func(ctx context.Context) (err error) {
+		b, err = bus.Connect(ctx, c.nats, c.Name, log)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -254,3 +254,18 @@ func TestHelpNeverStarts(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 }
+
+// The NATS connection is a start-up check like the others: announced, and
+// a refused connection says so and names NATS_URL.
+func TestNATSIsCheckedAtStart(t *testing.T) {
+	addr := freeAddr(t) // nothing listens there
+	t.Setenv("NATS_URL", "nats://"+addr)
+	t.Setenv("DEMO_SVC_GREETING", "hello")
+	t.Setenv("LOG_FORMAT", "json")
+	var out, errb bytes.Buffer
+	code := command(&demoConfig{}, nil, &out, &errb).Main(context.Background(), []string{"start"})
+	want := "demo-svc: NATS at nats://" + addr + ": connection refused (nothing listens on " + addr + "); check NATS_URL\n"
+	if code != 1 || !strings.HasSuffix(errb.String(), want) || !strings.Contains(errb.String(), `"message":"checking NATS at nats://`+addr+`"`) {
+		t.Fatalf("exit %d, stderr:\n%s\nwant it to end with %q after a progress line", code, errb.String(), want)
+	}
+}

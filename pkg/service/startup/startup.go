@@ -35,6 +35,8 @@ type Target struct {
 	TimeoutSetting string
 	// Fix is said after a network failure; by default "check <Setting>".
 	Fix string
+	// SkipProbe runs fn without probing Addr first (an address list).
+	SkipProbe bool
 }
 
 // Check announces the check on log ("checking Jira at https://…"), probes
@@ -52,8 +54,10 @@ func Check(ctx context.Context, log zerolog.Logger, t Target, fn func(ctx contex
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
 	defer cancel()
-	if err := Probe(ctx, t.Addr); err != nil {
-		return t.fail(ctx, err, false)
+	if !t.SkipProbe {
+		if err := Probe(ctx, t.Addr); err != nil {
+			return t.fail(ctx, err, false)
+		}
 	}
 	if err := fn(ctx); err != nil {
 		return t.fail(ctx, err, true)
@@ -110,7 +114,8 @@ func shorten(s string) string {
 }
 
 // Probe resolves addr's host, connects to it and, for an https URL,
-// completes a TLS handshake, returning the first failure.
+// completes a TLS handshake, returning the first failure. A nats:// or
+// tls:// URL is only connected to: NATS negotiates TLS after its greeting.
 func Probe(ctx context.Context, addr string) error {
 	hostport, useTLS, err := split(addr)
 	if err != nil {
@@ -147,6 +152,8 @@ func split(addr string) (string, bool, error) {
 			port = "443"
 		case u.Scheme == "http":
 			port = "80"
+		case u.Scheme == "nats" || u.Scheme == "tls":
+			port = "4222"
 		default:
 			return "", false, fmt.Errorf("%q: the scheme must be http or https", addr)
 		}

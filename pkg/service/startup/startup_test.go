@@ -151,3 +151,30 @@ func TestCheckKeepsReadableErrorsAndSummarisesDumps(t *testing.T) {
 		t.Fatalf("got  %v\nwant %s", err, want)
 	}
 }
+
+func TestSplit(t *testing.T) {
+	for _, c := range []struct {
+		addr, hostport string
+		tls            bool
+		err            string
+	}{
+		{"https://x.atlassian.net", "x.atlassian.net:443", true, ""},
+		{"http://jira:8080/jira", "jira:8080", false, ""},
+		{"nats://nats", "nats:4222", false, ""},
+		{"tls://nats:4443", "nats:4443", false, ""},
+		{"teleport.example.com:443", "teleport.example.com:443", false, ""},
+		{"teleport.example.com", "", false, "is not host:port"},
+		{"ftp://x", "", false, "scheme must be http or https"},
+	} {
+		hp, tls, err := split(c.addr)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("split(%q) err = %v, want %q", c.addr, err, c.err)
+			}
+			continue
+		}
+		if err != nil || hp != c.hostport || tls != c.tls {
+			t.Errorf("split(%q) = %q, %v, %v; want %q, %v", c.addr, hp, tls, err, c.hostport, c.tls)
+		}
+	}
+}
