@@ -11,15 +11,15 @@ import (
 	"testing"
 )
 
-// webhookCorpus is the shared folder of real Jira payloads beside the
-// repository.
-const webhookCorpus = "../../../shared/jira-webhooks"
+// webhookCorpus holds the real Jira payloads (testdata/jira-webhooks at the
+// repository root).
+const webhookCorpus = "../../testdata/jira-webhooks"
 
 func corpusFiles(tb testing.TB) map[string][]byte {
 	tb.Helper()
 	files, _ := filepath.Glob(filepath.Join(webhookCorpus, "*.json"))
 	if len(files) < 6 {
-		tb.Fatalf("want the real Jira payloads in %s (../shared/jira-webhooks beside the repository), found %d", webhookCorpus, len(files))
+		tb.Fatalf("want the real Jira payloads in %s (testdata/jira-webhooks at the repository root), found %d", webhookCorpus, len(files))
 	}
 	out := map[string][]byte{}
 	for _, f := range files {
