@@ -85,6 +85,9 @@ func TestEmptyDataDirDuplicatesNothing(t *testing.T) {
 	// The teleport-bridge relists every request; the jira-bridge finds the
 	// issues of those older than its new log by their labels.
 	if err := harness.Eventually(ctx, 2*time.Minute, func() error {
+		if n := s.Jira.CountRequests("POST", "/rest/api/2/issue"); n != 0 {
+			t.Fatalf("%d issues created after the loss, want 0", n)
+		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		st, err := s.JetStream().Stream(cctx, events.StreamJira)
