@@ -60,7 +60,7 @@ func TestUserTextCannotInjectMarkdown(t *testing.T) {
 	r := request()
 	r.User = "eve](http://evil)**@channel"
 	msg := Request(r, "PENDING", "")
-	if strings.Contains(msg, "](http://evil)") || strings.Contains(msg, "@channel") {
+	if strings.Contains(msg, "eve](") || !strings.Contains(msg, `eve\](http://evil)\*\*`) || strings.Contains(msg, "@channel") {
 		t.Fatalf("user name not escaped:\n%s", msg)
 	}
 	if got := Review(events.Review{Author: "bob", State: events.StateDenied, Reason: "line1\nline2"}); !strings.Contains(got, "> line1\n> line2") || !strings.Contains(got, "❌ DENIED") {
