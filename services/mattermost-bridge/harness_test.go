@@ -198,3 +198,5 @@ func (e *env) settled(within time.Duration, ids []string, channels []string, sta
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func eventsCreated(r events.AccessRequest) events.Payload { return events.NewRequestCreated(r) }
