@@ -25,6 +25,7 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/bus/embedded"
 	jirabridge "github.com/accessbridge/accessbridge/services/jira-bridge"
+	mattermostbridge "github.com/accessbridge/accessbridge/services/mattermost-bridge"
 	teleportbridge "github.com/accessbridge/accessbridge/services/teleport-bridge"
 	webhookingress "github.com/accessbridge/accessbridge/services/webhook-ingress"
 	"github.com/nats-io/nats-server/v2/server"
@@ -51,6 +52,8 @@ type settings struct {
 	Teleport teleportbridge.Config
 	Jira     jirabridge.Config
 	Ingress  webhookingress.Config
+	// Mattermost runs only when MATTERMOST_BRIDGE_URL is set.
+	Mattermost mattermostbridge.Config
 }
 
 func main() {
@@ -83,6 +86,7 @@ func command(s *settings, stdout, stderr io.Writer) *app.Command {
 			{Prefix: teleportbridge.EnvPrefix, Title: "teleport-bridge", Spec: &s.Teleport},
 			{Prefix: jirabridge.EnvPrefix, Title: "jira-bridge", Spec: &s.Jira},
 			{Prefix: webhookingress.EnvPrefix, Title: "webhook-ingress", Spec: &s.Ingress},
+			{Prefix: mattermostbridge.EnvPrefix, Title: "mattermost-bridge (runs when MATTERMOST_BRIDGE_URL is set)", Spec: &s.Mattermost},
 		},
 		Check: func() error {
 			if err := s.Teleport.CheckAndSetDefaults(); err != nil {
@@ -90,6 +94,11 @@ func command(s *settings, stdout, stderr io.Writer) *app.Command {
 			}
 			if err := s.Jira.CheckAndSetDefaults(); err != nil {
 				return err
+			}
+			if s.Mattermost.URL != "" {
+				if err := s.Mattermost.CheckAndSetDefaults(); err != nil {
+					return err
+				}
 			}
 			return s.Ingress.CheckAndSetDefaults()
 		},
@@ -142,11 +151,20 @@ func startServices(ctx context.Context, s *settings, env app.Env) (*services, er
 	if err != nil {
 		return nil, fmt.Errorf("webhook-ingress: %w", err)
 	}
-	return &services{log: env.Log, runners: map[string]func(context.Context) error{
+	runners := map[string]func(context.Context) error{
 		"teleport-bridge": tb.Run,
 		"jira-bridge":     jb.Run,
 		"webhook-ingress": wi.Run,
-	}}, nil
+	}
+	if s.Mattermost.URL != "" {
+		ml, mreg := deps("mattermost-bridge")
+		mb, err := mattermostbridge.New(ctx, s.Mattermost, mattermostbridge.Deps{Bus: env.Bus, Log: ml, Registry: mreg, Ops: env.Ops})
+		if err != nil {
+			return nil, fmt.Errorf("mattermost-bridge: %w", err)
+		}
+		runners["mattermost-bridge"] = mb.Run
+	}
+	return &services{log: env.Log, runners: runners}, nil
 }
 
 func startEmbeddedNATS(c Config) (*server.Server, error) {
