@@ -12,7 +12,7 @@ STATICCHECK_VERSION := v0.8.2
 NATS_SERVER_VERSION := v2.15.2
 KUSTOMIZE_VERSION := v5.8.2
 IMAGE_TAG ?= local
-SERVICES := teleport-bridge jira-bridge webhook-ingress
+SERVICES := teleport-bridge jira-bridge webhook-ingress mattermost-bridge
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME ?= 10s
 
