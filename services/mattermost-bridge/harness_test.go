@@ -93,8 +93,6 @@ func (e *env) start(cfg mattermostbridge.Config, name string) *instance {
 	return &instance{reg: reg, stop: stop}
 }
 
-var t0 = time.Now().UTC().Truncate(time.Second)
-
 func request(id string, roles ...string) events.AccessRequest {
 	if len(roles) == 0 {
 		roles = []string{"editor"}

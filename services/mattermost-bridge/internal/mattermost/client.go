@@ -292,7 +292,7 @@ func (c *Client) call(ctx context.Context, method, path, route string, in, out a
 	}
 	backoff := c.retry.Min
 	for attempt := 0; ; attempt++ {
-		err, wait := c.once(ctx, method, path, route, body, out)
+		wait, err := c.once(ctx, method, path, route, body, out)
 		if err == nil {
 			return nil
 		}
@@ -322,14 +322,14 @@ func isTransport(err error) bool {
 	return errors.As(err, &te)
 }
 
-func (c *Client) once(ctx context.Context, method, path, route string, body []byte, out any) (error, time.Duration) {
+func (c *Client) once(ctx context.Context, method, path, route string, body []byte, out any) (time.Duration, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("mattermost %s %s: %w", method, route, err), 0
+		return 0, fmt.Errorf("mattermost %s %s: %w", method, route, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
@@ -340,18 +340,18 @@ func (c *Client) once(ctx context.Context, method, path, route string, body []by
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.observed(method, route, 0, start)
-		return &TransportError{Method: method, Path: route, Err: err}, 0
+		return 0, &TransportError{Method: method, Path: route, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	c.observed(method, route, resp.StatusCode, start)
 	if err != nil {
-		return &TransportError{Method: method, Path: route, Err: err}, 0
+		return 0, &TransportError{Method: method, Path: route, Err: err}
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		wait := retryAfter(resp.Header)
-		return &RateLimitError{Method: method, Path: route, RetryAfter: wait}, wait
+		return wait, &RateLimitError{Method: method, Path: route, RetryAfter: wait}
 	case resp.StatusCode >= 300:
 		ae := &APIError{Method: method, Path: route, Status: resp.StatusCode}
 		var body struct {
@@ -366,14 +366,14 @@ func (c *Client) once(ctx context.Context, method, path, route string, body []by
 		if ae.RequestID == "" {
 			ae.RequestID = resp.Header.Get("X-Request-Id")
 		}
-		return ae, 0
+		return 0, ae
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("mattermost %s %s: decode answer: %w", method, route, err), 0
+			return 0, fmt.Errorf("mattermost %s %s: decode answer: %w", method, route, err)
 		}
 	}
-	return nil, 0
+	return 0, nil
 }
 
 func (c *Client) observed(method, route string, status int, start time.Time) {
