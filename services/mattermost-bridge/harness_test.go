@@ -23,13 +23,13 @@ import (
 // env is one test world: embedded NATS, the Mattermost emulator and a test
 // bus standing in for the teleport-bridge.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	nats *bustest.Server
 	mm   *mmsim.Server
 	bus  *bus.Bus
 }
 
-func newEnv(t *testing.T, opts mmsim.Options) *env {
+func newEnv(t testing.TB, opts mmsim.Options) *env {
 	t.Helper()
 	e := &env{t: t, nats: bustest.Start(t), mm: mmsim.Start(t, opts)}
 	e.bus = e.nats.Connect(t, "test")
@@ -50,7 +50,7 @@ func (e *env) config() mattermostbridge.Config {
 	}
 }
 
-func testLog(t *testing.T, name string) zerolog.Logger {
+func testLog(t testing.TB, name string) zerolog.Logger {
 	if os.Getenv("MATTERMOST_BRIDGE_TEST_LOG") != "" {
 		return zerolog.New(zerolog.NewTestWriter(t)).With().Str("svc", name).Logger()
 	}
@@ -147,7 +147,7 @@ func (e *env) channels() (dmAlice, town string) {
 	return e.mm.DirectChannelID(e.mm.Bot().Email, "alice@example.com"), e.mm.ChannelID("myteam", "town-square")
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
