@@ -135,6 +135,10 @@ func (p *Poster) ApplyRequest(ctx context.Context, ev *events.RequestEvent, log 
 			inc(p.m.Skipped)
 			return nil
 		}
+		if len(targets) > events.MaxListLen {
+			log.Warn().Int("recipients", len(targets)).Int("kept", events.MaxListLen).Msg("too many recipients for one request; the first ones are kept")
+			targets = targets[:events.MaxListLen]
+		}
 		now := p.cfg.Now().UTC()
 		for _, t := range targets {
 			s.rec.Posts = append(s.rec.Posts, events.MattermostPost{Recipient: t.Recipient, ChannelID: t.ChannelID, IntentAt: now})
