@@ -74,7 +74,7 @@ func TestDemoScenarioAndBoard(t *testing.T) {
 	bin := buildAccessBridge(t)
 	dir := t.TempDir()
 	ingress, opsAddr := freeAddr(t), freeAddr(t)
-	stack, err := demo.Start(demo.Options{Dir: dir, IngressURL: "http://" + ingress + "/webhook"})
+	stack, err := demo.Start(demo.Options{Dir: dir, IngressURL: "http://" + ingress + "/webhook", Mattermost: true})
 	if err != nil {
 		t.Fatal(err)
 	}

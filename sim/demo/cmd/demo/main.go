@@ -37,6 +37,7 @@ func run() int {
 	opsAddr := flag.String("ops-addr", "127.0.0.1:8090", "AccessBridge's /status /readyz /metrics address")
 	natsAddr := flag.String("nats-addr", "127.0.0.1:4222", "the embedded NATS server's address")
 	flavor := flag.String("jira-flavor", "cloud", "Jira flavour: cloud or server")
+	mmAddr := flag.String("mattermost-addr", "127.0.0.1:8065", "listen address of the Mattermost emulator and its page (empty: no Mattermost)")
 	up := flag.String("up", "", "instead of starting the binary, run this shell command to start the product (it finds its settings in $DEMO_DIR/product.env)")
 	down := flag.String("down", "", "shell command that stops the product started by -up")
 	ready := flag.String("ready", "", "comma-separated URLs that must answer 200 before the scenario (default: the all-in-one's /readyz and the ingress /status)")
@@ -55,6 +56,7 @@ func run() int {
 	stack, err := demo.Start(demo.Options{
 		Dir: abs, JiraAddr: *jiraAddr, TeleportAddr: *tpAddr, TeleportAdminAddr: *tpAdmin,
 		IngressURL: "http://" + *ingressAddr + "/webhook", JiraFlavor: *flavor,
+		Mattermost: *mmAddr != "", MattermostAddr: *mmAddr,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
@@ -62,6 +64,9 @@ func run() int {
 	}
 	defer stack.Close()
 	fmt.Printf("Teleport emulator  %s (gRPC, mTLS)   Jira emulator  %s\n", stack.Teleport.Addr(), stack.Jira.URL())
+	if stack.Mattermost != nil {
+		fmt.Printf("Mattermost emulator  %s\n", stack.Mattermost.URL())
+	}
 
 	logPath := filepath.Join(abs, "accessbridge.log")
 	env := append(stack.Env(*ingressAddr, filepath.Join(abs, "data")), "ACCESSBRIDGE_HTTP_ADDR="+*opsAddr, "ACCESSBRIDGE_NATS_LISTEN="+*natsAddr)
@@ -153,6 +158,9 @@ Still running. Look around:
                       nats --server nats://%s kv ls request-issues
 Press Ctrl-C to stop.
 `, stack.Jira.URL(), *opsAddr, *tpAdmin, *natsAddr, *natsAddr, *natsAddr)
+	if stack.Mattermost != nil {
+		fmt.Printf("  Mattermost page     %s/\n", stack.Mattermost.URL())
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-exited:
