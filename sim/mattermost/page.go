@@ -4,8 +4,10 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"html"
 	"html/template"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -29,9 +31,28 @@ type pageChannel struct {
 }
 
 type pagePost struct {
-	ID, Author, Message, Time, RequestID string
-	Edited                               bool
-	Replies                              []pagePost
+	ID, Author, Time, RequestID string
+	Message                     template.HTML // a markdown subset, escaped
+	Edited                      bool
+	Replies                     []pagePost
+}
+
+var (
+	mdBold    = regexp.MustCompile(`\*\*([^*\n]+)\*\*`)
+	mdCode    = regexp.MustCompile("`([^`\n]+)`")
+	mdLink    = regexp.MustCompile(`\[([^\]\n]+)\]\((https?://[^)\s]+)\)`)
+	mdHeading = regexp.MustCompile(`(?m)^#{1,6} (.+)$`)
+)
+
+// markdown renders the subset of Mattermost's markdown the bridge writes
+// (headings, bold, code, links) after escaping everything else.
+func markdown(s string) template.HTML {
+	h := html.EscapeString(s)
+	h = mdHeading.ReplaceAllString(h, "<strong class=\"h\">$1</strong>")
+	h = mdBold.ReplaceAllString(h, "<b>$1</b>")
+	h = mdCode.ReplaceAllString(h, "<code>$1</code>")
+	h = mdLink.ReplaceAllString(h, `<a href="$2">$1</a>`)
+	return template.HTML(h) //nolint:gosec // escaped above; only our own tags added
 }
 
 func (s *Server) pageRoutes(mux *http.ServeMux) {
@@ -80,7 +101,7 @@ func (s *Server) pageData() pageData {
 			if p.ChannelID != c.ID || p.DeleteAt != 0 {
 				continue
 			}
-			pp := pagePost{ID: p.ID, Message: p.Message, Edited: p.EditAt != 0,
+			pp := pagePost{ID: p.ID, Message: markdown(p.Message), Edited: p.EditAt != 0,
 				Time: time.UnixMilli(p.CreateAt).UTC().Format("15:04:05")}
 			if u := s.users[p.UserID]; u != nil {
 				pp.Author = u.Username

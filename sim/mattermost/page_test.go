@@ -65,16 +65,20 @@ func seedPosts(t *testing.T, s *mmsim.Server, bot client) (rootID string) {
 func TestPageListsChannelsAndPosts(t *testing.T) {
 	s, bot := start(t)
 	root := seedPosts(t, s, bot)
+	bot.do("POST", "/api/v4/posts", map[string]any{"channel_id": s.ChannelID("myteam", "off-topic"), "message": "<script>alert(1)</script> [x](javascript:alert(2))"})
 	resp, err := http.Get(s.URL() + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`id="post-` + root + `"`, "Status: ✅ APPROVED", "bob approved: looks fine", "myteam / Town Square (~town-square)", `data-request-id="req-1"`, "(edited)"} {
+	for _, want := range []string{`id="post-` + root + `"`, "Status: ✅ APPROVED", "<b>Access request</b> from alice", "bob approved: looks fine", "myteam / Town Square (~town-square)", `data-request-id="req-1"`, "(edited)"} {
 		if !strings.Contains(string(page), want) {
 			t.Fatalf("page lacks %q:\n%s", want, page)
 		}
+	}
+	if strings.Contains(string(page), "<script>alert") || strings.Contains(string(page), `href="javascript`) {
+		t.Fatalf("the page renders a post's markup:\n%s", page)
 	}
 	if strings.Contains(string(page), mmsim.DefaultBotToken) {
 		t.Fatal("the page shows the bot token")
