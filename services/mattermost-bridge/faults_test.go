@@ -114,3 +114,25 @@ func TestReplicaKilledDuringBurst(t *testing.T) {
 	t.Logf("settled after %s", time.Since(begin))
 	t.Logf("%d Mattermost calls for %d requests: %v", len(e.mm.Requests()), n, e.mm.CallsByRoute())
 }
+
+// A channel the bot was removed from after the start does not hold back the
+// other recipients: their posts are made, replied to and updated, while the
+// refused one is retried and finally dead-lettered for the operator.
+func TestRefusedChannelDoesNotHoldBackOthers(t *testing.T) {
+	e := newEnv(t, mmsim.Options{})
+	cfg := e.config()
+	cfg.MaxAttempts = 3
+	e.start(cfg, "mb-1")
+	dm, town := e.channels()
+	e.mm.RemoveMember("myteam", "town-square", "teleport")
+
+	r := request("req-refused")
+	e.lifecycle(r, events.StateApproved)
+	e.settled(15*time.Second, []string{r.ID}, []string{dm}, "✅ APPROVED", 1)
+	if ps := e.posts(r.ID); len(ps[town]) != 0 {
+		t.Fatalf("posted where the bot is not a member: %v", ps[town])
+	}
+	if n := e.mm.CountRequests("POST", "/api/v4/posts"); n < 3 {
+		t.Fatalf("the refused post was not retried: %d post calls", n)
+	}
+}

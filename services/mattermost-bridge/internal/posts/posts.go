@@ -159,13 +159,46 @@ func (p *Poster) ApplyRequest(ctx context.Context, ev *events.RequestEvent, log 
 		}
 	}
 
-	if err := p.post(ctx, s, r, status, searchFrom); err != nil {
-		return err
+	// A recipient Mattermost refuses (bot removed from the channel, user
+	// deactivated) does not hold back the others: every step goes on with
+	// the posts that exist, and the first error is returned at the end so
+	// that the event is retried. A server in trouble stops everything.
+	var refused error
+	for _, step := range []func() error{
+		func() error { return p.post(ctx, s, r, status, searchFrom) },
+		func() error { return p.reply(ctx, s, r) },
+		func() error { return p.update(ctx, s, r, status) },
+	} {
+		if err := step(); err != nil {
+			if !recipientLevel(err) {
+				return err
+			}
+			if refused == nil {
+				refused = err
+			}
+		}
 	}
-	if err := p.reply(ctx, s, r); err != nil {
-		return err
+	return refused
+}
+
+// note keeps the error that stops the work: the first refused recipient, or
+// a server error, which ends the loop (it returns false).
+func note(failed *error, err error) (goOn bool) {
+	if recipientLevel(err) {
+		if *failed == nil {
+			*failed = err
+		}
+		return true
 	}
-	return p.update(ctx, s, r, status)
+	*failed = err
+	return false
+}
+
+// recipientLevel reports whether err concerns one post only: a 4xx answer
+// other than 429 (which is a RateLimitError), never a conflict of the record.
+func recipientLevel(err error) bool {
+	var ae *mattermost.APIError
+	return !errors.Is(err, ErrConflict) && errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500
 }
 
 // post makes the missing request posts.
@@ -180,7 +213,9 @@ func (p *Poster) post(ctx context.Context, s *state, r events.AccessRequest, sta
 		if from, ok := searchFrom[post]; ok {
 			found, err := p.find(ctx, post.ChannelID, from, r.ID, "", 0)
 			if err != nil {
-				failed = err
+				if note(&failed, err) {
+					continue
+				}
 				break
 			}
 			if found != nil {
@@ -195,7 +230,10 @@ func (p *Poster) post(ctx context.Context, s *state, r events.AccessRequest, sta
 		created, err := p.mm.CreatePost(ctx, mattermost.Post{ChannelID: post.ChannelID,
 			Message: message.Request(r, status, p.cfg.ProxyAddr), Props: message.RequestProps(r.ID, status)})
 		if err != nil {
-			failed = fmt.Errorf("post to %s: %w", post.Recipient, err)
+			err = fmt.Errorf("post to %s: %w", post.Recipient, err)
+			if note(&failed, err) {
+				continue
+			}
 			break
 		}
 		post.PostID, post.Status = created.ID, status
@@ -261,7 +299,9 @@ loop:
 			if from, ok := searchFrom[[2]int{i, j}]; ok {
 				found, err := p.find(ctx, post.ChannelID, from, r.ID, post.PostID, rp.Review)
 				if err != nil {
-					failed = err
+					if note(&failed, err) {
+						continue loop
+					}
 					break loop
 				}
 				if found != nil {
@@ -274,7 +314,9 @@ loop:
 			created, err := p.mm.CreatePost(ctx, mattermost.Post{ChannelID: post.ChannelID, RootID: post.PostID,
 				Message: message.Review(r.Reviews[rp.Review-1]), Props: message.ReviewProps(r.ID, rp.Review)})
 			if err != nil {
-				failed = fmt.Errorf("reply to %s: %w", post.Recipient, err)
+				if note(&failed, fmt.Errorf("reply to %s: %w", post.Recipient, err)) {
+					continue loop
+				}
 				break loop
 			}
 			rp.PostID = created.ID
@@ -297,7 +339,9 @@ func (p *Poster) update(ctx context.Context, s *state, r events.AccessRequest, s
 			continue
 		}
 		if _, err := p.mm.PatchPost(ctx, post.PostID, message.Request(r, status, p.cfg.ProxyAddr), message.RequestProps(r.ID, status)); err != nil {
-			failed = fmt.Errorf("update the post to %s: %w", post.Recipient, err)
+			if note(&failed, fmt.Errorf("update the post to %s: %w", post.Recipient, err)) {
+				continue
+			}
 			break
 		}
 		post.Status = status
