@@ -202,12 +202,12 @@ func BenchmarkConsumeLoop(b *testing.B) {
 			n := int64(b.N)
 			c, err := bs.NewConsumer(ctx, bus.ConsumerSpec{Stream: events.StreamTeleport, Durable: "bench",
 				FilterSubjects: []string{events.SubjectRequests + ".>"}, Concurrency: conc},
-				func(context.Context, bus.Delivery) error {
+				bus.Func(func(context.Context, bus.Delivery) error {
 					if handled.Add(1) == n {
 						close(done)
 					}
 					return nil
-				}, nil)
+				}), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

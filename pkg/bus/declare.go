@@ -87,7 +87,7 @@ func (b *Bus) EnsureStream(ctx context.Context, spec events.StreamSpec) (jetstre
 		Replicas:    max(b.cfg.Replicas, 1),
 		Duplicates:  orDefault(b.cfg.DuplicateWindow, events.DefaultDuplicateWindow),
 		MaxAge:      orDefault(b.cfg.MaxAge, events.DefaultMaxAge),
-		AllowDirect: true, // fast per-subject reads for the ordering guard
+		AllowDirect: true, // fast per-subject reads (the takeover guard, nats stream view)
 		Discard:     jetstream.DiscardOld,
 	}
 	var s jetstream.Stream
@@ -121,29 +121,45 @@ type ConsumerSpec struct {
 	Stream         string
 	Durable        string
 	FilterSubjects []string
+	// Source is the CloudEvents source of the events handlers return (the
+	// service's name).
+	Source string
+	// Classify maps handler errors to verdicts (nil: errors marked with
+	// Permanent, Suspect, ... keep their mark, the rest are transient).
+	Classify Classifier
 	// AckWait is how long JetStream waits for an ack before redelivering;
-	// the loop sends progress heartbeats while a handler runs. Default 30s.
+	// the loop sends progress heartbeats for every message it holds.
+	// Default 30s.
 	AckWait time.Duration
+	// PinnedTTL is how long a replica that stopped pulling (killed, cut
+	// off) keeps the pin before JetStream gives the consumer to another
+	// replica. Default 10s.
+	PinnedTTL time.Duration
 	// MaxAttempts and RetryWindow bound the retries of a transient failure:
-	// a message is dead-lettered once it has been delivered MaxAttempts
+	// a message is dead-lettered once it has been attempted MaxAttempts
 	// times and was published at least RetryWindow ago, whichever comes
 	// last, so an outage shorter than the window loses nothing to the
 	// dead-letter stream however many attempts it costs. A permanent error
-	// is dead-lettered at once. Defaults 10 and 24h.
+	// is dead-lettered at once, a suspect one after MaxAttempts. Defaults
+	// 10 and 24h.
 	MaxAttempts int
 	RetryWindow time.Duration
 	// Concurrency bounds the messages in flight in this process (prefetch
 	// included). Default 64.
 	Concurrency int
-	// RetryMin and RetryMax bound the exponential redelivery delay after a
-	// transient error. Defaults 1s and 5m.
+	// RetryMin and RetryMax bound the exponential delay between attempts
+	// after a transient error. Defaults 1s and 5m.
 	RetryMin, RetryMax time.Duration
 	// HandlerTimeout bounds one handler call. Default 2m.
 	HandlerTimeout time.Duration
+	// DrainTimeout bounds how long Run waits, after it was asked to stop,
+	// for the handlers in flight. Default 10s.
+	DrainTimeout time.Duration
 }
 
 func (s ConsumerSpec) withDefaults() ConsumerSpec {
 	s.AckWait = orDefault(s.AckWait, 30*time.Second)
+	s.PinnedTTL = orDefault(s.PinnedTTL, 10*time.Second)
 	if s.MaxAttempts <= 0 {
 		s.MaxAttempts = 10
 	}
@@ -154,21 +170,23 @@ func (s ConsumerSpec) withDefaults() ConsumerSpec {
 	s.RetryMin = orDefault(s.RetryMin, time.Second)
 	s.RetryMax = orDefault(s.RetryMax, 5*time.Minute)
 	s.HandlerTimeout = orDefault(s.HandlerTimeout, 2*time.Minute)
+	s.DrainTimeout = orDefault(s.DrainTimeout, 10*time.Second)
 	return s
 }
 
-// maxDeliver is the JetStream bound, a safety net far above what the
-// retry window needs: redeliveries that wait for an earlier message of the
-// same subject also count, at most one per maxOrderDelay while that message
-// retries for its window. The loop dead-letters a message before JetStream
-// would give up on it, so none is dropped silently.
+// maxDeliver is the JetStream bound, a safety net: retries happen in
+// process and do not count as deliveries; a message is delivered again only
+// when its holder stopped or died while it was in flight. The loop
+// dead-letters a message before JetStream would give up on it, so none is
+// dropped silently.
 func (s ConsumerSpec) maxDeliver() int {
-	return s.MaxAttempts*5 + int(2*s.RetryWindow/maxOrderDelay)
+	return max(s.MaxAttempts*10, 100)
 }
 
 // EnsureConsumer creates the durable consumer or updates its settings. An
 // update keeps its delivery state, so a restarted service resumes where it
-// stopped.
+// stopped — and a consumer declared by a version before priority groups is
+// upgraded in place, its acks and pending messages kept.
 func (b *Bus) EnsureConsumer(ctx context.Context, spec ConsumerSpec) (jetstream.Consumer, error) {
 	spec = spec.withDefaults()
 	cfg := jetstream.ConsumerConfig{
@@ -179,6 +197,9 @@ func (b *Bus) EnsureConsumer(ctx context.Context, spec ConsumerSpec) (jetstream.
 		AckWait:        spec.AckWait,
 		MaxDeliver:     spec.maxDeliver(),
 		MaxAckPending:  max(spec.Concurrency*4, 256),
+		PriorityGroups: []string{PriorityGroup},
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PinnedTTL:      spec.PinnedTTL,
 	}
 	var c jetstream.Consumer
 	err := b.declare(ctx, "consumer "+spec.Durable+" on "+spec.Stream, func(ctx context.Context) (err error) {

@@ -15,9 +15,8 @@ const (
 	outcomeAck        = "ack"
 	outcomeRetry      = "retry"
 	outcomeDeadLetter = "dead_letter"
-	outcomeDuplicate  = "duplicate"
 	outcomeWaiting    = "out_of_order"
-	outcomeBusy       = "lease_busy"
+	outcomeDuplicate  = "duplicate"
 )
 
 // NewMetrics registers the consume-loop metrics with reg (nil: unregistered).
@@ -25,7 +24,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "accessbridge_messages_total",
-			Help: "Deliveries handled by the consume loop, by consumer and outcome (ack, retry, dead_letter, duplicate, out_of_order, lease_busy).",
+			Help: "Deliveries handled by the consume loop, by consumer and outcome (ack, retry, dead_letter, duplicate: redelivered after a lost ack, out_of_order: waited for an earlier message of its subject after a takeover).",
 		}, []string{"consumer", "outcome"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "accessbridge_dead_letters_total",

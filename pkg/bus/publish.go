@@ -62,3 +62,57 @@ func (b *Bus) PublishEvent(ctx context.Context, source string, p events.Payload)
 	}
 	return b.Publish(ctx, env)
 }
+
+// PublishAll publishes the events of payloads from source asynchronously
+// and returns once every one of them is acked by its stream, or with the
+// first error. A handler's results go out this way: one round trip's
+// latency for all of them, and the source message is acked only after.
+func (b *Bus) PublishAll(ctx context.Context, source string, payloads []events.Payload) error {
+	if len(payloads) == 0 {
+		return nil
+	}
+	if len(payloads) == 1 {
+		_, err := b.PublishEvent(ctx, source, payloads[0])
+		return err
+	}
+	now := time.Now()
+	envs := make([]events.Envelope, len(payloads))
+	futures := make([]jetstream.PubAckFuture, len(payloads))
+	for i, p := range payloads {
+		env, err := events.New(source, now, p)
+		if err != nil {
+			return err
+		}
+		data, err := events.Encode(env)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", env.ID, err)
+		}
+		msg := nats.NewMsg(env.Subject)
+		msg.Data = data
+		msg.Header.Set(events.HeaderMsgID, env.ID)
+		msg.Header.Set(events.HeaderType, string(env.Type))
+		f, err := b.JS.PublishMsgAsync(msg)
+		if err != nil {
+			return fmt.Errorf("publish %s to %s: %w", env.Type, env.Subject, err)
+		}
+		envs[i], futures[i] = env, f
+	}
+	ctx, cancel := b.apiContext(ctx)
+	defer cancel()
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if !isDuplicateInProcess(err) {
+				return fmt.Errorf("publish %s to %s: %w", envs[i].Type, envs[i].Subject, err)
+			}
+			// Another replica published it at the same moment: ask again.
+			if _, err := b.Publish(ctx, envs[i]); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("publish %s to %s: %w", envs[i].Type, envs[i].Subject, ctx.Err())
+		}
+	}
+	return nil
+}

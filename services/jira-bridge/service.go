@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	for _, c := range []struct {
 		spec bus.ConsumerSpec
-		h    bus.Handler
+		h    func(context.Context, bus.Delivery) error
 	}{
 		{spec(events.StreamTeleport, ConsumerRequests, events.SubjectRequests+".>"), s.handleRequest},
 		{spec(events.StreamTeleport, ConsumerOutcomes, events.SubjectTeleportDecisions+".>"), s.handleOutcome},
@@ -211,15 +211,15 @@ func (s *Service) handleWebhook(ctx context.Context, d bus.Delivery) error {
 
 // countDeadLetters logs and counts the permanent errors, which dead-letter
 // the message at once (the bus counts exhausted retries itself).
-func countDeadLetters(consumer string, m *metrics.Metrics, h bus.Handler) bus.Handler {
-	return func(ctx context.Context, d bus.Delivery) error {
+func countDeadLetters(consumer string, m *metrics.Metrics, h func(context.Context, bus.Delivery) error) bus.Handler {
+	return bus.Func(func(ctx context.Context, d bus.Delivery) error {
 		err := h(ctx, d)
 		if err != nil && bus.KindOf(err) == bus.KindPermanent {
 			m.DeadLetters.WithLabelValues(consumer).Inc()
 			d.Log.Error().Err(err).Msg("event dead-lettered; see the error for the fix, then replay it from the DEADLETTER stream")
 		}
 		return err
-	}
+	})
 }
 
 type publisher struct{ b *bus.Bus }

@@ -83,7 +83,7 @@ func (h *harness) start(cfg teleportbridge.Config) *bridge {
 	defer cancel()
 	srv := ops.New(zerolog.Nop())
 	svc, err := teleportbridge.New(ctx, cfg, teleportbridge.Deps{
-		Bus: h.nats.Connect(h.t, "teleport-bridge"), Log: testLogger(h.t, h.logs), Ops: srv,
+		Bus: h.nats.ConnectLogged(h.t, "teleport-bridge", testLogger(h.t, h.logs)), Log: testLogger(h.t, h.logs), Ops: srv,
 	})
 	if err != nil {
 		h.t.Fatalf("New: %v", err)

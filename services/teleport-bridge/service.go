@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		FilterSubjects: []string{events.SubjectJiraDecisions + ".>"},
 		MaxAttempts:    cfg.DecisionMaxAttempts, RetryWindow: cfg.DecisionRetryWindow, Concurrency: cfg.DecisionConcurrency,
 		RetryMin: 500 * time.Millisecond, RetryMax: time.Minute, HandlerTimeout: time.Minute,
-	}, decider.Handle, consumerMetrics)
+	}, bus.Func(decider.Handle), consumerMetrics)
 	if err != nil {
 		return fail(err)
 	}

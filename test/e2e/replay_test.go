@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -99,8 +98,8 @@ func TestReplayRebuildsProjection(t *testing.T) {
 	jiraBefore := snapshotJira(s)
 	s.Jira.ResetRequests()
 
-	// Wipe: the projection, the jira-bridge's consumers (so they replay the
-	// log from the start) and their progress in the lease bucket.
+	// Wipe: the projection and the jira-bridge's consumers (so they replay
+	// the log from the start).
 	if err := js.DeleteKeyValue(ctx, events.BucketRequestIssues); err != nil {
 		t.Fatal(err)
 	}
@@ -111,24 +110,7 @@ func TestReplayRebuildsProjection(t *testing.T) {
 			t.Fatalf("delete consumer %s: %v", cons.name, err)
 		}
 	}
-	leases, err := js.KeyValue(ctx, "consumer-leases")
-	if err != nil {
-		t.Fatal(err)
-	}
-	purged := 0
-	if keys, err := leases.ListKeys(ctx); err == nil {
-		for k := range keys.Keys() {
-			if strings.HasPrefix(k, "jira-bridge-") {
-				if err := leases.Purge(ctx, k); err != nil {
-					t.Fatal(err)
-				}
-				purged++
-			}
-		}
-	} else if !errors.Is(err, jetstream.ErrNoKeysFound) {
-		t.Fatal(err)
-	}
-	t.Logf("wiped %d projection entries and %d leases", len(before), purged)
+	t.Logf("wiped %d projection entries", len(before))
 
 	for i := range s.Replicas(harness.JiraBridge) {
 		if err := s.StartReplica(harness.JiraBridge, i); err != nil {

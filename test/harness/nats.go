@@ -28,9 +28,9 @@ const (
 // only receive replies on its inboxes.
 var publishAllow = map[string][]string{
 	UserTeleportBridge: {"teleport.requests.>", "teleport.decisions.>", "dlq.>",
-		"$JS.API.>", "$JS.ACK.>", "$KV.consumer-leases.>"},
+		"$JS.API.>", "$JS.ACK.>"},
 	UserJiraBridge: {"jira.issues.>", "jira.decisions.>", "dlq.>",
-		"$JS.API.>", "$JS.ACK.>", "$KV.consumer-leases.>", "$KV.request-issues.>"},
+		"$JS.API.>", "$JS.ACK.>", "$KV.request-issues.>"},
 	UserIngress: {"jira.webhooks.>", "$JS.API.INFO", "$JS.API.STREAM.INFO.JIRA"},
 }
 

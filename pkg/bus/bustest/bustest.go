@@ -72,9 +72,15 @@ func (s *Server) Config() bus.Config {
 // Connect opens a bus for the test, closed at cleanup.
 func (s *Server) Connect(tb testing.TB, name string) *bus.Bus {
 	tb.Helper()
+	return s.ConnectLogged(tb, name, zerolog.Nop())
+}
+
+// ConnectLogged is Connect with the bus logging to log.
+func (s *Server) ConnectLogged(tb testing.TB, name string, log zerolog.Logger) *bus.Bus {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := bus.Connect(ctx, s.Config(), name, zerolog.Nop())
+	b, err := bus.Connect(ctx, s.Config(), name, log)
 	if err != nil {
 		tb.Fatalf("connect to embedded NATS: %v", err)
 	}

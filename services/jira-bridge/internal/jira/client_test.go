@@ -262,8 +262,8 @@ func TestClassifyTransitionRetriesWhatAStaleReadCauses(t *testing.T) {
 	stale := &APIError{Status: 400, Text: "Transition id '31' is not valid for this issue."}
 	for _, err := range []error{stale, fmt.Errorf("move: %w", ErrNoTransition), &APIError{Status: 409}} {
 		got := ClassifyTransition(fmt.Errorf("move TAR-1: %w", err))
-		if bus.KindOf(got) != bus.KindTransient {
-			t.Errorf("%v: kind %v, want transient (Jira's reads lag its writes)", err, bus.KindOf(got))
+		if bus.KindOf(got) != bus.KindSuspect {
+			t.Errorf("%v: kind %v, want suspect: retried (Jira's reads lag its writes), dead-lettered after MaxAttempts", err, bus.KindOf(got))
 		}
 	}
 	if got := ClassifyTransition(&APIError{Status: 403, Text: "no permission"}); bus.KindOf(got) != bus.KindPermanent {

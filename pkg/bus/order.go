@@ -1,0 +1,129 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// orderGuard keeps per-subject order across a takeover of the pin.
+//
+// When a process gets the pin (its first message, or a new pin id), the
+// previous holder may have left messages delivered and unacked; JetStream
+// redelivers them after AckWait, while later messages of the same subjects
+// may already arrive. From that moment until the consumer's ack floor
+// reaches what had been delivered (the window), a message is handled only
+// when the stream holds no earlier message of its subject above the ack
+// floor that this process has not finished itself. Outside the window —
+// the steady state — the guard costs nothing.
+type orderGuard struct {
+	c         *Consumer
+	pollEvery time.Duration
+
+	mu      sync.Mutex
+	pinID   string
+	active  bool
+	end     uint64              // stream sequence delivered when the window opened
+	floor   uint64              // the consumer's ack floor, as last read
+	floorAt time.Time           // when it was read
+	done    map[uint64]struct{} // sequences finished here within the window
+}
+
+func newOrderGuard(c *Consumer) *orderGuard {
+	return &orderGuard{c: c, pollEvery: 100 * time.Millisecond, done: map[uint64]struct{}{}}
+}
+
+// observe is called for every message received; a new pin id opens a
+// window.
+func (g *orderGuard) observe(ctx context.Context, msg jetstream.Msg) {
+	pin := msg.Headers().Get("Nats-Pin-Id")
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if pin == g.pinID && g.pinID != "" {
+		return
+	}
+	g.pinID = pin
+	info, err := g.consumerInfo(ctx)
+	if err != nil {
+		// Without the consumer's state, assume the worst: everything up
+		// to this message may have been delivered elsewhere.
+		g.active, g.end, g.floor, g.floorAt = true, streamSeq(msg), 0, time.Time{}
+		g.c.log.Warn().Err(err).Msg("pinned: consumer info unavailable; checking order against the stream until it is")
+		return
+	}
+	g.end, g.floor, g.floorAt = info.Delivered.Stream, info.AckFloor.Stream, time.Now()
+	g.active = g.floor < g.end
+	clear(g.done)
+	g.c.log.Info().Uint64("ack_floor", g.floor).Uint64("delivered", g.end).Bool("takeover_window", g.active).
+		Msg("pinned: this replica now receives the consumer's messages")
+}
+
+// blocked reports whether msg must wait for an earlier message of its
+// subject that is not finished yet.
+func (g *orderGuard) blocked(ctx context.Context, msg jetstream.Msg) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.active {
+		return false
+	}
+	if time.Since(g.floorAt) >= g.pollEvery {
+		if info, err := g.consumerInfo(ctx); err == nil {
+			g.floor, g.floorAt = info.AckFloor.Stream, time.Now()
+			for s := range g.done {
+				if s <= g.floor {
+					delete(g.done, s)
+				}
+			}
+		}
+	}
+	if g.floor >= g.end {
+		g.active = false
+		clear(g.done)
+		g.c.log.Info().Uint64("ack_floor", g.floor).Msg("takeover window closed: every message of the previous holder is finished")
+		return false
+	}
+	seq := streamSeq(msg)
+	for from := g.floor + 1; from < seq; {
+		gctx, cancel := context.WithTimeout(ctx, g.c.bus.cfg.APITimeout)
+		m, err := g.c.stream.GetMsg(gctx, from, jetstream.WithGetMsgSubject(msg.Subject()))
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			return false
+		case err != nil:
+			return true // look again shortly
+		case m.Sequence >= seq:
+			return false
+		}
+		if _, ok := g.done[m.Sequence]; !ok {
+			return true
+		}
+		from = m.Sequence + 1
+	}
+	return false
+}
+
+// handled records that seq is finished here (acked or dead-lettered).
+func (g *orderGuard) handled(seq uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.active && seq > g.floor {
+		g.done[seq] = struct{}{}
+	}
+}
+
+// pin returns the pin id this process last received messages under.
+func (g *orderGuard) pin() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.pinID
+}
+
+func (g *orderGuard) consumerInfo(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.c.bus.cfg.APITimeout)
+	defer cancel()
+	return g.c.cons.Info(ctx)
+}

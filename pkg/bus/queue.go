@@ -1,0 +1,137 @@
+package bus
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// subjectQueues holds the messages a process has received and not yet
+// finished, one queue per subject, each in stream order.
+type subjectQueues struct {
+	mu sync.Mutex
+	q  map[string][]queued
+}
+
+type queued struct {
+	seq uint64
+	msg jetstream.Msg
+}
+
+func newSubjectQueues() *subjectQueues { return &subjectQueues{q: map[string][]queued{}} }
+
+// push queues msg under its subject by stream sequence and reports whether
+// the subject's queue was empty (the caller then starts draining it). A
+// redelivery of a queued message replaces it: its ack must answer the
+// newest delivery. A redelivered earlier message goes before later ones,
+// so it is handled first.
+func (s *subjectQueues) push(msg jetstream.Msg) (subject string, first bool) {
+	subject, seq := msg.Subject(), streamSeq(msg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.q[subject]
+	i, found := slices.BinarySearchFunc(q, seq, func(e queued, seq uint64) int {
+		switch {
+		case e.seq < seq:
+			return -1
+		case e.seq > seq:
+			return 1
+		}
+		return 0
+	})
+	switch {
+	case found:
+		q[i].msg = msg
+	default:
+		q = slices.Insert(q, i, queued{seq, msg})
+	}
+	s.q[subject] = q
+	return subject, len(q) == 1 && !found
+}
+
+// head returns the first message of subject's queue, nil when it is empty
+// (the queue is then removed, and a later push starts a new drainer).
+func (s *subjectQueues) head(subject string) jetstream.Msg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.q[subject]
+	if len(q) == 0 {
+		delete(s.q, subject)
+		return nil
+	}
+	return q[0].msg
+}
+
+// pop removes the message with msg's stream sequence, which the drainer
+// has finished (in whichever delivery), from subject's queue.
+func (s *subjectQueues) pop(subject string, msg jetstream.Msg) {
+	seq := streamSeq(msg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.q[subject]
+	for i, e := range q {
+		if e.seq == seq {
+			s.q[subject] = slices.Delete(q, i, i+1)
+			return
+		}
+	}
+}
+
+// all returns every queued message.
+func (s *subjectQueues) all() []jetstream.Msg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []jetstream.Msg
+	for _, q := range s.q {
+		for _, e := range q {
+			out = append(out, e.msg)
+		}
+	}
+	return out
+}
+
+func streamSeq(msg jetstream.Msg) uint64 {
+	if meta, err := msg.Metadata(); err == nil {
+		return meta.Sequence.Stream
+	}
+	return 0
+}
+
+// recentSeqs remembers the stream sequences this process finished lately.
+// A message is redelivered after it was acked when the ack is lost — a
+// plain ack is not confirmed, and a consumer leader that dies before it
+// replicated an ack forgets it — and the redelivery can come after later
+// messages of its subject. A sequence found here is acked again without
+// calling the handler.
+type recentSeqs struct {
+	mu   sync.Mutex
+	set  map[uint64]struct{}
+	ring []uint64
+	next int
+}
+
+func newRecentSeqs(n int) *recentSeqs {
+	return &recentSeqs{set: make(map[uint64]struct{}, n), ring: make([]uint64, n)}
+}
+
+func (r *recentSeqs) add(seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.set[seq]; ok {
+		return
+	}
+	if old := r.ring[r.next]; old != 0 {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = seq
+	r.next = (r.next + 1) % len(r.ring)
+	r.set[seq] = struct{}{}
+}
+
+func (r *recentSeqs) has(seq uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.set[seq]
+	return ok
+}

@@ -1,0 +1,190 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/bus"
+	"github.com/accessbridge/accessbridge/pkg/bus/bustest"
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/rs/zerolog"
+)
+
+// ledger records, per subject, the review numbers in the order a handler
+// saw them, and catches two handlers of one subject at once.
+type ledger struct {
+	mu       sync.Mutex
+	seen     map[string][]int
+	inFlight map[string]int
+	overlaps int
+	calls    map[string]int // event id → handler calls
+}
+
+func newLedger() *ledger {
+	return &ledger{seen: map[string][]int{}, inFlight: map[string]int{}, calls: map[string]int{}}
+}
+
+// handler returns a handler for one replica; alive reports whether the
+// replica still runs (a killed replica's handlers record nothing and hang
+// until released is closed).
+func (l *ledger) handler(alive func() bool, failEvery int, released <-chan struct{}) func(context.Context, bus.Delivery) error {
+	return func(_ context.Context, d bus.Delivery) error {
+		ev := d.Event.Payload.(*events.RequestEvent)
+		id := ev.Request.ID
+		l.mu.Lock()
+		l.inFlight[id]++
+		if l.inFlight[id] > 1 {
+			l.overlaps++
+		}
+		l.mu.Unlock()
+		leave := func() { l.mu.Lock(); l.inFlight[id]--; l.mu.Unlock() }
+		time.Sleep(time.Duration(rand.IntN(2)) * time.Millisecond) // a Jira call
+		if !alive() {
+			leave()    // a killed process's handlers are gone...
+			<-released // ...and never finish
+			return errors.New("killed")
+		}
+		defer leave()
+		if failEvery > 0 && rand.IntN(failEvery) == 0 {
+			return errors.New("injected transient failure")
+		}
+		l.mu.Lock()
+		l.seen[id] = append(l.seen[id], ev.Review)
+		l.calls[d.Event.ID]++
+		l.mu.Unlock()
+		return nil
+	}
+}
+
+func (l *ledger) complete(subjects, perSubject int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := 0; i < subjects; i++ {
+		s := l.seen[fmt.Sprintf("r%d", i)]
+		if len(s) == 0 || s[len(s)-1] != perSubject {
+			return false
+		}
+	}
+	return true
+}
+
+// check asserts per-subject order: the review numbers a subject's handler
+// saw never go back, and each of 1..perSubject was seen. With exactlyOnce,
+// none was seen twice.
+func (l *ledger) check(t *testing.T, subjects, perSubject int, exactlyOnce bool) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.overlaps != 0 {
+		t.Fatalf("two events of one subject were handled at once, %d times", l.overlaps)
+	}
+	for i := 0; i < subjects; i++ {
+		id := fmt.Sprintf("r%d", i)
+		s := l.seen[id]
+		want := 1
+		for j, n := range s {
+			switch {
+			case n == want:
+				want++
+			case j > 0 && n == s[j-1] && !exactlyOnce:
+				// the event in flight when its holder died, handled again
+			default:
+				t.Fatalf("%s handled in order %v, want 1..%d in order", id, s, perSubject)
+			}
+		}
+		if want != perSubject+1 {
+			t.Fatalf("%s handled %v, want 1..%d", id, s, perSubject)
+		}
+	}
+}
+
+func publishLoad(t *testing.T, b *bus.Bus, subjects, from, to int) {
+	t.Helper()
+	for n := from; n <= to; n++ {
+		for i := 0; i < subjects; i++ {
+			publish(t, b, reviewed(fmt.Sprintf("r%d", i), n))
+		}
+	}
+}
+
+// TestScaleOneThreeOneKeepsOrderAndExactlyOnce grows a consumer from one
+// replica to three and back to one (a different one) during a load, with
+// transient failures. Each handover is graceful, so no event may be
+// repeated, lost or reordered.
+func TestScaleOneThreeOneKeepsOrderAndExactlyOnce(t *testing.T) {
+	srv, b := setup(t)
+	const subjects, perSubject = 20, 30
+	l := newLedger()
+	s := spec("scaled")
+	s.MaxAttempts = 100
+	s.RetryMin, s.RetryMax = 5*time.Millisecond, 20*time.Millisecond
+	s.PinnedTTL = 2 * time.Second
+	alive := func() bool { return true }
+
+	stop1 := run(t, b, s, l.handler(alive, 10, nil))
+	publishLoad(t, b, subjects, 1, 10)
+	stop2 := run(t, srv.Connect(t, "replica-2"), s, l.handler(alive, 10, nil))
+	run(t, srv.Connect(t, "replica-3"), s, l.handler(alive, 10, nil))
+	publishLoad(t, b, subjects, 11, 20)
+	stop1() // the pinned replica leaves: another takes over
+	publishLoad(t, b, subjects, 21, 25)
+	stop2()
+	publishLoad(t, b, subjects, 26, perSubject)
+	eventually(t, 60*time.Second, "every event handled", func() bool { return l.complete(subjects, perSubject) })
+	l.check(t, subjects, perSubject, true)
+	for id, n := range l.calls {
+		if n != 1 {
+			t.Fatalf("%s handled %d times after graceful handovers", id, n)
+		}
+	}
+}
+
+// TestKilledPinnedReplicaIsTakenOver kills the pinned replica abruptly (its
+// connection drops, its handlers never return) in the middle of a load. The
+// standby takes the pin after PinnedTTL and the killed replica's unacked
+// messages after AckWait, and every subject is still handled in order:
+// only the events in flight at the kill are handled again.
+func TestKilledPinnedReplicaIsTakenOver(t *testing.T) {
+	srv, b := setup(t)
+	const subjects, perSubject = 20, 20
+	l := newLedger()
+	s := spec("killed")
+	s.PinnedTTL, s.AckWait = time.Second, 2*time.Second
+	s.DrainTimeout = 100 * time.Millisecond
+
+	var dead atomic.Bool
+	released := make(chan struct{})
+	var logs bustest.LogBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	logger := func(name string) zerolog.Logger {
+		return zerolog.New(&logs).With().Timestamp().Str("replica", name).Logger().Level(zerolog.DebugLevel)
+	}
+	first := srv.ConnectLogged(t, "replica-1", logger("replica-1"))
+	run(t, first, s, l.handler(func() bool { return !dead.Load() }, 0, released))
+	t.Cleanup(func() { close(released) }) // before the replica's stop
+	publishLoad(t, b, subjects, 1, 5)
+	eventually(t, 10*time.Second, "the first replica to handle events", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.calls) > 0
+	})
+	run(t, srv.ConnectLogged(t, "replica-2", logger("replica-2")), s, l.handler(func() bool { return true }, 0, nil))
+	publishLoad(t, b, subjects, 6, 10)
+	dead.Store(true)
+	first.NC.Close() // kill -9: no ack, no unpin, no drain
+	killedAt := time.Now()
+	publishLoad(t, b, subjects, 11, perSubject)
+	eventually(t, 30*time.Second, "every event handled", func() bool { return l.complete(subjects, perSubject) })
+	t.Logf("the standby finished the load %s after the kill", time.Since(killedAt).Round(10*time.Millisecond))
+	l.check(t, subjects, perSubject, false)
+}
