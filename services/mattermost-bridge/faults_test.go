@@ -72,7 +72,7 @@ func TestMattermostFaultsLoseNothing(t *testing.T) {
 func TestReplicaKilledDuringBurst(t *testing.T) {
 	e := newEnv(t, mmsim.Options{Faults: mmsim.Faults{Latency: 2 * time.Millisecond}})
 	cfg := e.config()
-	cfg.AckWait = 3 * time.Second
+	cfg.AckWait, cfg.PinnedTTL = 3*time.Second, 2*time.Second
 	first := e.start(cfg, "mb-1")
 	e.start(cfg, "mb-2")
 	dm, town := e.channels()
@@ -95,7 +95,7 @@ func TestReplicaKilledDuringBurst(t *testing.T) {
 		}
 	}()
 	begin := time.Now()
-	eventually(t, 60*time.Second, "a third of the posts", func() bool { return len(e.mm.AllPosts()) > n*2/3 })
+	eventually(t, 60*time.Second, "a third of the posts", func() bool { return e.mm.PostCount() > n*2/3 })
 	t.Logf("stopping mb-1 after %s", time.Since(begin))
 	first.stop()
 	t.Logf("mb-1 stopped after %s", time.Since(begin))

@@ -165,22 +165,37 @@ func (e *env) settled(within time.Duration, ids []string, channels []string, sta
 	e.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
+		// One snapshot per round, indexed: request → channel → posts, and
+		// root → replies.
+		roots := map[string]map[string][]mmsim.Post{}
+		nreplies := map[string]int{}
+		for _, p := range e.mm.AllPosts() {
+			if p.RootID != "" {
+				nreplies[p.RootID]++
+				continue
+			}
+			id, _ := p.Props["teleport_request_id"].(string)
+			if roots[id] == nil {
+				roots[id] = map[string][]mmsim.Post{}
+			}
+			roots[id][p.ChannelID] = append(roots[id][p.ChannelID], p)
+		}
 		last := ""
 		for _, id := range ids {
-			ps := e.posts(id)
 			for _, ch := range channels {
-				if len(ps[ch]) > 1 {
-					e.t.Fatalf("request %s has %d posts in channel %s", id, len(ps[ch]), ch)
+				ps := roots[id][ch]
+				if len(ps) > 1 {
+					e.t.Fatalf("request %s has %d posts in channel %s", id, len(ps), ch)
 				}
-				if len(ps[ch]) == 0 {
+				if len(ps) == 0 {
 					last = fmt.Sprintf("request %s has no post in channel %s", id, ch)
 					continue
 				}
-				p := ps[ch][0]
+				p := ps[0]
 				if !strings.Contains(p.Message, status) {
 					last = fmt.Sprintf("request %s: the post in %s shows %q", id, ch, p.Message)
 				}
-				if n := len(e.replies(p.ID)); n > replies {
+				if n := nreplies[p.ID]; n > replies {
 					e.t.Fatalf("request %s: the post in %s has %d replies, want %d", id, ch, n, replies)
 				} else if n < replies {
 					last = fmt.Sprintf("request %s: the post in %s has %d replies", id, ch, n)
@@ -193,7 +208,7 @@ func (e *env) settled(within time.Duration, ids []string, channels []string, sta
 		if time.Now().After(deadline) {
 			e.t.Fatalf("timed out after %s: %s", within, last)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -91,8 +90,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, poster.ApplyRequest(ctx, ev, d.Log.With().Str("request_id", ev.Request.ID).Logger())
 	}
 	spec := bus.ConsumerSpec{Stream: events.StreamTeleport, Durable: ConsumerRequests, FilterSubjects: []string{events.SubjectRequests + ".>"},
-		MaxAttempts: cfg.MaxAttempts, RetryWindow: cfg.RetryWindow, Concurrency: cfg.Concurrency, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, AckWait: cfg.AckWait}
-	cons, err := newConsumer(ctx, deps.Bus, spec, handle, m)
+		Source: Source, Classify: classify, MaxAttempts: cfg.MaxAttempts, RetryWindow: cfg.RetryWindow, Concurrency: cfg.Concurrency,
+		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, AckWait: cfg.AckWait, PinnedTTL: cfg.PinnedTTL}
+	cons, err := deps.Bus.NewConsumer(ctx, spec, logged(handle, m), bus.NewMetrics(deps.Registry))
 	if err != nil {
 		return nil, err
 	}
@@ -107,33 +107,4 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	s.log.Info().Msg("mattermost-bridge running")
 	return s.consumer.Run(ctx)
-}
-
-var errUnexpected = errors.New("not a request event")
-
-// classify maps the errors of the poster, the Mattermost client and the
-// record store to what the consume loop does: the one place that decides.
-func classify(err error) (kind bus.Kind, after time.Duration, suspect bool) {
-	var rl *mattermost.RateLimitError
-	var ae *mattermost.APIError
-	switch {
-	case errors.Is(err, errUnexpected):
-		return bus.KindPermanent, 0, false
-	case errors.Is(err, posts.ErrConflict):
-		return bus.KindConflict, 0, false
-	case errors.As(err, &rl):
-		return bus.KindTransient, rl.RetryAfter, false
-	case errors.As(err, &ae):
-		switch {
-		case ae.Status >= 500 || ae.Status == http.StatusRequestTimeout:
-			return bus.KindTransient, 0, false
-		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden || ae.Status == http.StatusNotFound:
-			// The bot lost its token, a channel or a membership: retried
-			// a few times, then dead-lettered for the operator.
-			return bus.KindTransient, 0, true
-		default:
-			return bus.KindPermanent, 0, false
-		}
-	}
-	return bus.KindTransient, 0, false
 }

@@ -2,7 +2,6 @@ package mattermostsim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -401,14 +400,24 @@ func (s *Server) Post(id string) (Post, bool) {
 	return Post{}, false
 }
 
+// clonePost copies a post; props maps are replaced whole on update, never
+// changed in place, so a shallow copy of the map is enough.
 func clonePost(p *Post) Post {
 	c := *p
 	if p.Props != nil {
-		b, _ := json.Marshal(p.Props)
-		c.Props = nil
-		_ = json.Unmarshal(b, &c.Props)
+		c.Props = make(map[string]any, len(p.Props))
+		for k, v := range p.Props {
+			c.Props[k] = v
+		}
 	}
 	return c
+}
+
+// PostCount is the number of posts (replies included), cheaply.
+func (s *Server) PostCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.order)
 }
 
 // Requests returns the API calls received, oldest first.
