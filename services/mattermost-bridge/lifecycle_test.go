@@ -11,7 +11,7 @@ import (
 
 func TestApprovedLifecycle(t *testing.T) {
 	e := newEnv(t, mmsim.Options{})
-	e.start(e.config(), "mb-1")
+	inst := e.start(e.config(), "mb-1")
 	dm, town := e.channels()
 	if dm == "" {
 		t.Fatal("the start-up checks did not open the direct channel with alice")
@@ -45,6 +45,12 @@ func TestApprovedLifecycle(t *testing.T) {
 	e.settled(10*time.Second, []string{r.ID}, []string{dm, town}, "✅ APPROVED", 1)
 	if p := e.posts(r.ID)[dm][0]; !strings.Contains(p.Message, "approved by bob") || p.EditAt == 0 {
 		t.Fatalf("updated post %+v", p)
+	}
+
+	for name, want := range map[string]float64{"posts_total": 2, "replies_total": 2, "updates_total": 2, "posts_found_total": 0} {
+		if got := counter(t, inst, "accessbridge_mattermost_bridge_"+name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
 	}
 
 	// The calls of one lifecycle: the posts, the replies and the updates,

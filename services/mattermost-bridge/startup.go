@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 
 	"github.com/rs/zerolog"
 
@@ -16,6 +18,9 @@ import (
 // failure with one line that says what to fix. Resolving every configured
 // recipient also fills the resolver's cache.
 func checkMattermost(ctx context.Context, cfg *Config, c *mattermost.Client, log zerolog.Logger) (mattermost.User, *recipients.Resolver, error) {
+	if u, err := url.Parse(cfg.URL); err == nil && u.Scheme == "http" && !loopback(u.Hostname()) {
+		log.Warn().Str("url", cfg.URL).Msg("MATTERMOST_BRIDGE_URL is plain http: the bot token crosses the network in clear; use https")
+	}
 	if err := c.Ping(ctx); err != nil {
 		return mattermost.User{}, nil, fmt.Errorf("mattermost: %s does not answer as a Mattermost server (%v); check %s", cfg.URL, err, v("URL"))
 	}
@@ -46,4 +51,12 @@ func checkMattermost(ctx context.Context, cfg *Config, c *mattermost.Client, log
 		}
 	}
 	return me, res, nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
