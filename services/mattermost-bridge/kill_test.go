@@ -1,11 +1,14 @@
 package mattermostbridge_test
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,7 +25,7 @@ type process struct {
 	done chan struct{}
 }
 
-func buildBridge(t *testing.T) string {
+func buildBridge(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "mattermost-bridge")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/mattermost-bridge").CombinedOutput(); err != nil {
@@ -31,7 +34,7 @@ func buildBridge(t *testing.T) string {
 	return bin
 }
 
-func (e *env) spawn(t *testing.T, bin, tokenFile string) *process {
+func (e *env) spawn(t testing.TB, bin, tokenFile string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, "start")
 	cmd.Env = append(os.Environ(),
@@ -115,4 +118,54 @@ func TestKill9DuringBurstWithTwoReplicas(t *testing.T) {
 	e.settled(240*time.Second, reviewed, []string{dm, town}, "❌ DENIED", 1)
 	e.settled(60*time.Second, approved, []string{dm, town}, "✅ APPROVED", 0)
 	t.Logf("%d Mattermost calls: %v", len(e.mm.Requests()), e.mm.CallsByRoute())
+}
+
+// BenchmarkProcessMemory runs the mattermost-bridge binary over b.N
+// lifecycles (one email, one channel, a review every fifth request) and
+// reports its resident memory: the peak (VmHWM) and at the end (VmRSS).
+func BenchmarkProcessMemory(b *testing.B) {
+	e := newEnv(b, mmsim.Options{})
+	bin := buildBridge(b)
+	tokenFile := filepath.Join(b.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(mmsim.DefaultBotToken+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	p := e.spawn(b, bin, tokenFile)
+	eventually(b, 30*time.Second, "the bridge's start-up checks", func() bool {
+		return e.mm.DirectChannelID(e.mm.Bot().Email, "alice@example.com") != ""
+	})
+	dm, town := e.channels()
+	b.ResetTimer()
+	ids := make([]string, b.N)
+	for i := range b.N {
+		r := request(fmt.Sprintf("req-mem-%d-%d", b.N, i))
+		ids[i] = r.ID
+		e.lifecycle(r, events.StateApproved)
+	}
+	e.settled(time.Duration(b.N)*100*time.Millisecond+60*time.Second, ids, []string{dm, town}, "APPROVED", 1)
+	b.StopTimer()
+	for _, field := range []string{"VmHWM", "VmRSS"} {
+		kb, err := procStatus(p.cmd.Process.Pid, field)
+		if err != nil {
+			b.Logf("memory not measured: %v", err)
+			return
+		}
+		b.ReportMetric(float64(kb)/1024, field+"-MiB")
+	}
+}
+
+// procStatus reads one "Field: N kB" line of /proc/<pid>/status (Linux).
+func procStatus(pid int, field string) (int, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
