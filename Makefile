@@ -11,12 +11,14 @@ export PATH := $(TOOLS):$(PATH)
 STATICCHECK_VERSION := v0.8.2
 NATS_SERVER_VERSION := v2.15.2
 KUSTOMIZE_VERSION := v5.8.2
+HELM_VERSION := v3.22.1
+NATSCLI_VERSION := v0.5.1
 IMAGE_TAG ?= local
 SERVICES := teleport-bridge jira-bridge webhook-ingress mattermost-bridge
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME ?= 10s
 
-.PHONY: all build test soak bench-go test-modules test-gowork-off lint fmt tools demo bench fuzz fuzz-short clean images compose-test docs
+.PHONY: all build test soak bench-go test-modules test-gowork-off lint fmt tools demo bench fuzz fuzz-short clean images compose-test secrets helm docs
 
 all: build
 
@@ -51,8 +53,8 @@ lint: tools
 fmt:
 	@gofmt -w $$(git ls-files '*.go')
 
-## tools: pinned developer tools into ./bin/tools
-tools: $(TOOLS)/staticcheck $(TOOLS)/nats-server $(TOOLS)/kustomize
+## tools: pinned developer tools into ./bin/tools (helm: Debian has no package; built from source, a few minutes once)
+tools: $(TOOLS)/staticcheck $(TOOLS)/nats-server $(TOOLS)/kustomize $(TOOLS)/helm $(TOOLS)/nats
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) GOWORK=off go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -62,6 +64,18 @@ $(TOOLS)/nats-server:
 
 $(TOOLS)/kustomize:
 	GOBIN=$(TOOLS) GOWORK=off go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+$(TOOLS)/helm:
+	GOBIN=$(TOOLS) GOWORK=off CGO_ENABLED=0 go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+# The nats CLI, to watch the demo's and a deployment's streams.
+$(TOOLS)/nats:
+	GOBIN=$(TOOLS) GOWORK=off CGO_ENABLED=0 go install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION)
+
+## helm: copy deploy/helm/_common.tpl into every chart, lint them, rewrite the golden files of `helm template`
+helm: $(TOOLS)/helm
+	@for c in deploy/helm/*/Chart.yaml; do cp deploy/helm/_common.tpl $$(dirname $$c)/templates/_common.tpl; done
+	cd deploy && go test -count=1 -run 'Helm|Charts' . -update
 
 ## fuzz-short: every fuzz target for FUZZTIME (CI); fuzz: the same for 5 minutes each
 fuzz-short:
@@ -84,9 +98,10 @@ COUNT ?= 1
 bench-go:
 	@set -e; for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem -count $(COUNT) ./...); done
 
-## demo: the whole loop on this machine (emulated Teleport and Jira); DEMO_EXIT=1 exits after the scenario
+## demo: the whole loop on this machine (emulated Teleport and Jira); DEMO_EXIT=1 exits after the scenario;
+##   DEMO_PORTS=+10000 moves every port, DEMO_PORTS=jira=9080,ingress=9081 some (jira teleport teleport-admin ingress ops nats)
 demo: build
-	@$(BIN)/demo -bin $(BIN)/accessbridge -dir $(CURDIR)/tmp/demo
+	@$(BIN)/demo -bin $(BIN)/accessbridge -dir $(CURDIR)/tmp/demo $(if $(DEMO_PORTS),-ports '$(DEMO_PORTS)')
 
 ## docs: regenerate the configuration tables in README.md from the code
 docs:
@@ -107,8 +122,14 @@ images:
 	docker build -q -f deploy/docker/Dockerfile.nats -t accessbridge/nats:$(IMAGE_TAG) $$ctx; \
 	docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^accessbridge/'
 
-## compose-test: the demo scenario against the compose stack (starts dockerd when needed)
+## compose-test: the demo scenario against the compose stack, deployed as deploy/compose's README says (starts dockerd when needed)
 compose-test: build
 	@bash deploy/compose/compose-test.sh
+
+## secrets: the secret files of deploy/compose, readable by the images' uid 65532
+##   make secrets IDENTITY=path/to/identity JIRA_TOKEN=path/to/token   (the webhook secret is generated)
+secrets:
+	@bash deploy/compose/secrets.sh --dir deploy/compose/secrets $(if $(IDENTITY),--identity $(IDENTITY)) $(if $(JIRA_TOKEN),--jira-token-file $(JIRA_TOKEN)) \
+	  || { echo "with make: make secrets IDENTITY=path/to/identity JIRA_TOKEN=path/to/token" >&2; exit 1; }
 clean:
 	rm -rf $(BIN)

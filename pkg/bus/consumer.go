@@ -65,6 +65,7 @@ type Consumer struct {
 // version in place) and the dead-letter stream, and returns a loop ready to
 // Run. metrics may be nil.
 func (b *Bus) NewConsumer(ctx context.Context, spec ConsumerSpec, h Handler, m *Metrics) (*Consumer, error) {
+	spec.PinnedTTL = orDefault(spec.PinnedTTL, b.cfg.PinnedTTL)
 	spec = spec.withDefaults()
 	if m == nil {
 		m = NewMetrics(nil)

@@ -188,3 +188,66 @@ func TestKilledPinnedReplicaIsTakenOver(t *testing.T) {
 	t.Logf("the standby finished the load %s after the kill", time.Since(killedAt).Round(10*time.Millisecond))
 	l.check(t, subjects, perSubject, false)
 }
+
+// TestTakeoverIsNotHeldBackByARetryingMessage: a message that keeps
+// failing sits at the consumer's ack floor; the replica holding it is
+// killed. After the takeover, later events of other requests — whose
+// earlier events the killed replica had acked above that floor — are
+// handled within the takeover window's bound, not when the failing message
+// finally succeeds.
+func TestTakeoverIsNotHeldBackByARetryingMessage(t *testing.T) {
+	srv, b := setup(t)
+	s := spec("stuck")
+	s.PinnedTTL, s.AckWait = time.Second, 2*time.Second
+	s.MaxAttempts = 1000
+	s.RetryMin, s.RetryMax = 50*time.Millisecond, 100*time.Millisecond
+	s.DrainTimeout = 100 * time.Millisecond
+
+	var mu sync.Mutex
+	handled := map[string]int{}
+	var dead atomic.Bool
+	released := make(chan struct{})
+	handler := func(replica int) func(context.Context, bus.Delivery) error {
+		return func(_ context.Context, d bus.Delivery) error {
+			ev := d.Event.Payload.(*events.RequestEvent)
+			if replica == 1 && dead.Load() {
+				<-released
+				return errors.New("killed")
+			}
+			if ev.Request.ID == "stuck" {
+				return errors.New("jira keeps failing for this project")
+			}
+			mu.Lock()
+			handled[d.Event.ID]++
+			mu.Unlock()
+			return nil
+		}
+	}
+	first := srv.Connect(t, "replica-1")
+	run(t, first, s, handler(1))
+	t.Cleanup(func() { close(released) })
+	publish(t, b, reviewed("stuck", 1))
+	for i := 1; i <= 3; i++ {
+		publish(t, b, reviewed("other", i))
+	}
+	eventually(t, 10*time.Second, "the other request's events", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled["other:review:3"] == 1
+	})
+	run(t, srv.Connect(t, "replica-2"), s, handler(2))
+	dead.Store(true)
+	first.NC.Close()
+	killed := time.Now()
+	publish(t, b, reviewed("other", 4))
+	eventually(t, 20*time.Second, "the next event of the other request after the takeover", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled["other:review:4"] == 1
+	})
+	took := time.Since(killed)
+	t.Logf("handled %s after the kill, while the stuck message still retries", took.Round(10*time.Millisecond))
+	if limit := s.PinnedTTL + s.AckWait*3/2 + 3*time.Second; took > limit {
+		t.Fatalf("took %s, over the takeover bound %s", took, limit)
+	}
+}
