@@ -36,7 +36,6 @@ type Config struct {
 	RetryMax    time.Duration `split_words:"true" default:"5m" desc:"Maximum redelivery delay of an event after a transient error."`
 	Concurrency int           `split_words:"true" default:"16" desc:"Requests handled at once (one request is always serial)."`
 	AckWait     time.Duration `split_words:"true" default:"30s" desc:"How long JetStream waits for a handler's ack before redelivering."`
-	PinnedTTL   time.Duration `split_words:"true" default:"10s" desc:"How long a replica that stopped pulling (killed, cut off) keeps the consumer before another replica takes over."`
 
 	HTTPAddr string `split_words:"true" default:":8094" desc:"Listen address of /status, /healthz, /readyz and /metrics (standalone binary only)."`
 
@@ -112,7 +111,6 @@ func (c *Config) CheckAndSetDefaults() error {
 	def(&c.RetryMin, time.Second)
 	def(&c.RetryMax, 5*time.Minute)
 	def(&c.AckWait, 30*time.Second)
-	def(&c.PinnedTTL, 10*time.Second)
 	if c.CallRetryMax < c.CallRetryMin {
 		return fmt.Errorf("%s: %s is below %s %s", v("CALL_RETRY_MAX"), c.CallRetryMax, v("CALL_RETRY_MIN"), c.CallRetryMin)
 	}

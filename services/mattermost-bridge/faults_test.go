@@ -72,7 +72,7 @@ func TestMattermostFaultsLoseNothing(t *testing.T) {
 func TestReplicaKilledDuringBurst(t *testing.T) {
 	e := newEnv(t, mmsim.Options{Faults: mmsim.Faults{Latency: 2 * time.Millisecond}})
 	cfg := e.config()
-	cfg.AckWait, cfg.PinnedTTL = 3*time.Second, 2*time.Second
+	cfg.AckWait = 3 * time.Second
 	first := e.start(cfg, "mb-1")
 	e.start(cfg, "mb-2")
 	dm, town := e.channels()

@@ -68,7 +68,9 @@ type instance struct {
 func (e *env) start(cfg mattermostbridge.Config, name string) *instance {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	b, err := bus.Connect(ctx, e.nats.Config(), name, zerolog.Nop())
+	bc := e.nats.Config()
+	bc.PinnedTTL = 2 * time.Second // a stopped replica is taken over quickly
+	b, err := bus.Connect(ctx, bc, name, zerolog.Nop())
 	if err != nil {
 		e.t.Fatal(err)
 	}

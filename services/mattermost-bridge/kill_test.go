@@ -41,7 +41,7 @@ func (e *env) spawn(t testing.TB, bin, tokenFile string) *process {
 		"NATS_URL="+e.nats.URL(), "LOG_LEVEL=warn", "LOG_FORMAT=json",
 		"MATTERMOST_BRIDGE_URL="+e.mm.URL(), "MATTERMOST_BRIDGE_TOKEN_FILE="+tokenFile,
 		"MATTERMOST_BRIDGE_RECIPIENTS=alice@example.com,myteam/Town Square",
-		"MATTERMOST_BRIDGE_HTTP_ADDR=127.0.0.1:0", "MATTERMOST_BRIDGE_ACK_WAIT=3s", "MATTERMOST_BRIDGE_PINNED_TTL=2s",
+		"MATTERMOST_BRIDGE_HTTP_ADDR=127.0.0.1:0", "MATTERMOST_BRIDGE_ACK_WAIT=3s", "NATS_PINNED_TTL=2s",
 		"MATTERMOST_BRIDGE_RETRY_MIN=20ms", "MATTERMOST_BRIDGE_RETRY_MAX=300ms",
 		"MATTERMOST_BRIDGE_CALL_RETRY_MIN=5ms", "MATTERMOST_BRIDGE_CALL_RETRY_MAX=200ms")
 	p := &process{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan struct{})}

@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	spec := bus.ConsumerSpec{Stream: events.StreamTeleport, Durable: ConsumerRequests, FilterSubjects: []string{events.SubjectRequests + ".>"},
 		Source: Source, Classify: classify, MaxAttempts: cfg.MaxAttempts, RetryWindow: cfg.RetryWindow, Concurrency: cfg.Concurrency,
-		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, AckWait: cfg.AckWait, PinnedTTL: cfg.PinnedTTL}
+		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, AckWait: cfg.AckWait}
 	cons, err := deps.Bus.NewConsumer(ctx, spec, logged(handle, m), bus.NewMetrics(deps.Registry))
 	if err != nil {
 		return nil, err
