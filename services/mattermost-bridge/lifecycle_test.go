@@ -155,17 +155,55 @@ func TestRequestWithoutRecipientIsSkipped(t *testing.T) {
 
 func TestBackfillAfterDowntime(t *testing.T) {
 	e := newEnv(t, mmsim.Options{})
-	// Published while no bridge runs: one still pending, one already
-	// resolved, one whose review came in too.
+	// Posted before the downtime, resolved during it.
+	first := e.start(e.config(), "mb-1")
+	dm, town := e.channels()
+	before := request("req-before-down")
+	e.publish(events.NewRequestCreated(before))
+	e.settled(10*time.Second, []string{before.ID}, []string{dm, town}, "⏳ PENDING", 0)
+	first.stop()
+
+	before.State, before.ResolveReason = events.StateDenied, "denied while the bridge was down"
+	e.publish(events.NewRequestResolved(before))
+	// Published while no bridge runs: one pending, one pending with a
+	// review, one already resolved, one past its expiry.
 	pending := request("req-while-down")
 	e.publish(events.NewRequestCreated(pending))
+	reviewed := request("req-reviewed-while-down")
+	e.publish(events.NewRequestCreated(reviewed))
+	reviewed.Reviews = []events.Review{{Author: "bob", State: events.StateApproved, Created: time.Now()}}
+	e.publish(events.NewRequestReviewed(reviewed, 1))
+	// Resolved an hour ago (the envelope's time).
 	resolved := request("req-resolved-while-down")
-	e.lifecycle(resolved, events.StateApproved)
+	e.publish(events.NewRequestCreated(resolved))
+	resolved.State = events.StateApproved
+	old, err := events.New("test/teleport-bridge", time.Now().Add(-time.Hour), events.NewRequestResolved(resolved))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.bus.Publish(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	// Resolved moments ago: posted and updated at once.
+	recent := request("req-resolved-just-now")
+	e.lifecycle(recent, events.StateApproved)
+	stale := request("req-expired-while-down")
+	stale.Created, stale.Expires = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
+	e.publish(events.NewRequestCreated(stale))
+	sentinel := request("req-after-restart")
 
-	e.start(e.config(), "mb-1")
-	dm, town := e.channels()
-	e.settled(10*time.Second, []string{pending.ID}, []string{dm, town}, "⏳ PENDING", 0)
-	e.settled(10*time.Second, []string{resolved.ID}, []string{dm, town}, "✅ APPROVED", 1)
+	e.start(e.config(), "mb-2")
+	e.publish(events.NewRequestCreated(sentinel))
+	e.settled(10*time.Second, []string{before.ID}, []string{dm, town}, "❌ DENIED", 0)
+	e.settled(10*time.Second, []string{pending.ID, sentinel.ID}, []string{dm, town}, "⏳ PENDING", 0)
+	e.settled(10*time.Second, []string{reviewed.ID}, []string{dm, town}, "⏳ PENDING", 1)
+	e.settled(10*time.Second, []string{recent.ID}, []string{dm, town}, "✅ APPROVED", 1)
+	// Requests that were over before the bridge saw them are not announced.
+	for _, id := range []string{resolved.ID, stale.ID} {
+		if ps := e.posts(id); len(ps) != 0 {
+			t.Errorf("request %s, over before the bridge saw it, was posted: %v", id, ps)
+		}
+	}
 }
 
 func counter(t *testing.T, inst *instance, name string) float64 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -65,10 +66,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	log.Info().Str("bot", bot.Username).Int("recipients", len(cfg.Routing().All())).Msg("mattermost checks passed")
 
-	for _, s := range []events.StreamSpec{events.TeleportStream()} {
-		if _, err := deps.Bus.EnsureStream(ctx, s); err != nil {
-			return nil, err
-		}
+	teleportStream, err := deps.Bus.EnsureStream(ctx, events.TeleportStream())
+	if err != nil {
+		return nil, err
 	}
 	stream, err := deps.Bus.EnsureStream(ctx, events.MattermostStream())
 	if err != nil {
@@ -79,6 +79,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	recoverBefore := stream.CachedInfo().Created
 	poster := posts.New(posts.Config{
 		BotID: bot.ID, Routing: cfg.Routing(), ProxyAddr: cfg.TeleportProxyAddr, RecoverBefore: recoverBefore,
+		Latest: func(ctx context.Context, id string) (*events.RequestEvent, time.Time, error) {
+			return posts.LatestRequestEvent(ctx, teleportStream, id)
+		},
 	}, mc, resolver, &posts.StreamStore{JS: deps.Bus.JS, Stream: stream, Source: Source}, posts.Metrics{
 		Posted: m.Posts.Inc, Replied: m.Replies.Inc, Updated: m.Updates.Inc, Found: m.Found.Inc, Skipped: m.Skipped.Inc,
 	})

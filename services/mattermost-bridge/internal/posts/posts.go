@@ -52,6 +52,14 @@ type Config struct {
 	// ClockSkew widens every search back in time (default 5m).
 	ClockSkew time.Duration
 	Now       func() time.Time
+	// Latest returns the newest event of a request in the log and when it
+	// was published (nil when unknown). A request the log shows resolved or
+	// expired more than OverFor ago (default 15m) is not posted when first
+	// seen: a bridge started on an existing log, or back after a long stop,
+	// does not announce requests long over; one resolved moments ago is
+	// posted and updated at once.
+	Latest  func(ctx context.Context, requestID string) (*events.RequestEvent, time.Time, error)
+	OverFor time.Duration
 }
 
 // Metrics counted by the poster; nil funcs are skipped.
@@ -75,6 +83,9 @@ func New(cfg Config, mm Mattermost, targets Targets, store Store, m Metrics) *Po
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.OverFor <= 0 {
+		cfg.OverFor = 15 * time.Minute
 	}
 	return &Poster{cfg: cfg, mm: mm, targets: targets, store: store, m: m}
 }
@@ -120,8 +131,12 @@ func (p *Poster) ApplyRequest(ctx context.Context, ev *events.RequestEvent, log 
 	// yet: search for them before posting.
 	searchFrom := map[*events.MattermostPost]time.Time{}
 	if len(s.rec.Posts) == 0 {
-		if status != string(events.StatePending) {
-			log.Info().Str("status", status).Msg("request already resolved when first seen; nothing posted")
+		over, why, err := p.over(ctx, ev, status)
+		if err != nil {
+			return err
+		}
+		if over {
+			log.Info().Str("why", why).Msg("request already over when first seen; nothing posted")
 			inc(p.m.Skipped)
 			return nil
 		}
@@ -199,6 +214,29 @@ func note(failed *error, err error) (goOn bool) {
 func recipientLevel(err error) bool {
 	var ae *mattermost.APIError
 	return !errors.Is(err, ErrConflict) && errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500
+}
+
+// over reports whether a request seen for the first time is already over:
+// resolved or expired in this event, past its expiry, or resolved or
+// expired in a later event of the log published more than OverFor ago.
+func (p *Poster) over(ctx context.Context, ev *events.RequestEvent, status string) (bool, string, error) {
+	if status != string(events.StatePending) {
+		return true, "the event says " + status, nil
+	}
+	if exp := ev.Request.Expires; !exp.IsZero() && exp.Before(p.cfg.Now()) {
+		return true, "expired at " + exp.UTC().Format(time.RFC3339), nil
+	}
+	if p.cfg.Latest == nil {
+		return false, "", nil
+	}
+	latest, at, err := p.cfg.Latest(ctx, ev.Request.ID)
+	if err != nil || latest == nil {
+		return false, "", err
+	}
+	if s := message.Status(latest); s != string(events.StatePending) && p.cfg.Now().Sub(at) > p.cfg.OverFor {
+		return true, "the log says " + s + " since " + at.UTC().Format(time.RFC3339), nil
+	}
+	return false, "", nil
 }
 
 // post makes the missing request posts.

@@ -91,3 +91,25 @@ func (s *StreamStore) Save(ctx context.Context, rec *events.MattermostPosts, exp
 	}
 	return ack.Sequence, nil
 }
+
+// LatestRequestEvent reads the newest event of teleport.requests.<id> (nil
+// when there is none).
+func LatestRequestEvent(ctx context.Context, stream jetstream.Stream, requestID string) (*events.RequestEvent, time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msg, err := stream.GetLastMsgForSubject(ctx, events.RequestSubject(requestID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("read the newest event of request %s: %w", requestID, err)
+	}
+	ev, err := events.Decode(msg.Data)
+	if err != nil {
+		// An undecodable event is the consumer's to dead-letter, not a
+		// reason to stop here.
+		return nil, time.Time{}, nil
+	}
+	re, _ := ev.Payload.(*events.RequestEvent)
+	return re, ev.Time, nil
+}
