@@ -3,6 +3,7 @@ module github.com/accessbridge/accessbridge/cmd/accessbridge
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/accessbridge/accessbridge/pkg/app v0.0.0
 	github.com/accessbridge/accessbridge/pkg/bus v0.0.0
 	github.com/accessbridge/accessbridge/pkg/service v0.0.0

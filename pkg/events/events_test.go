@@ -143,9 +143,9 @@ func TestGoldenAndRoundTrip(t *testing.T) {
 // TestWebhookBodySurvivesTheWire checks a real payload (avatar URLs hold
 // '&') through encode and decode: the body hash must still match.
 func TestWebhookBodySurvivesTheWire(t *testing.T) {
-	body, err := os.ReadFile("../../../shared/jira-webhooks/01-cloud-issue_updated-status-to-done.json")
+	body, err := os.ReadFile("../../testdata/jira-webhooks/01-cloud-issue_updated-status-to-done.json")
 	if err != nil {
-		t.Fatalf("the shared Jira payloads must sit beside the repository: %v", err)
+		t.Fatalf("the real Jira payloads are in testdata/jira-webhooks at the repository root: %v", err)
 	}
 	w := events.NewWebhook("10040", "TES-41", "jira:issue_updated", "", t0, true, []string{events.AuthHMAC}, body)
 	env, err := events.New("test", t0, w)

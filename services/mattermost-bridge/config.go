@@ -131,3 +131,12 @@ func (c *Config) CheckAndSetDefaults() error {
 
 // Routing is the parsed recipient routing (after CheckAndSetDefaults).
 func (c *Config) Routing() recipients.Routing { return c.routing }
+
+// RequiredSettings are the settings `configure` asks for first.
+func RequiredSettings() []config.Hint {
+	return []config.Hint{
+		{Name: EnvPrefix + "_URL", Placeholder: "https://mattermost.example.com", Note: "Mattermost server URL."},
+		{Name: EnvPrefix + "_TOKEN_FILE", Placeholder: "/etc/accessbridge/mattermost-token", Note: "File holding the bot account's access token."},
+		{Name: EnvPrefix + "_RECIPIENTS", Placeholder: "myteam/Town Square,reviewer@example.com", Note: "Who is told about requests: team/channel and emails (or MATTERMOST_BRIDGE_ROLE_TO_RECIPIENTS)."},
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
+	"github.com/accessbridge/accessbridge/pkg/service/startup"
 	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/decide"
 	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/teleport"
 	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/watch"
@@ -51,10 +52,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		deps.Registry = deps.Ops.Registry
 	}
 	log := deps.Log
-	conn, err := teleport.Dial(ctx, teleport.Options{
-		Addr: cfg.Addr, IdentityFile: cfg.IdentityFile,
-		CertFile: cfg.ClientCert, KeyFile: cfg.ClientKey, CAsFile: cfg.RootCas,
-		DialTimeout: cfg.DialTimeout,
+	var conn *teleport.Conn
+	err := startup.Check(ctx, log, startup.Target{
+		Name: "Teleport", Addr: cfg.Addr, Setting: EnvPrefix + "_ADDR", Timeout: cfg.DialTimeout, TimeoutSetting: EnvPrefix + "_DIAL_TIMEOUT",
+		Fix: "check " + EnvPrefix + "_ADDR: the Auth Service (host:3025) or Proxy (host:443) address",
+	}, func(ctx context.Context) (err error) {
+		conn, err = teleport.Dial(ctx, teleport.Options{
+			Addr: cfg.Addr, IdentityFile: cfg.IdentityFile,
+			CertFile: cfg.ClientCert, KeyFile: cfg.ClientKey, CAsFile: cfg.RootCas,
+			DialTimeout: cfg.DialTimeout,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		Version:   version,
 		NATSTitle: "NATS: this identity consumes teleport.requests.> and publishes (and reads back) mattermost.posts.> in the MATTERMOST stream it declares",
 		Sections: []app.Section{
-			{Prefix: mattermostbridge.EnvPrefix, Title: "mattermost-bridge: the service that holds the Mattermost bot token", Spec: &cfg},
+			{Prefix: mattermostbridge.EnvPrefix, Title: "mattermost-bridge: the service that holds the Mattermost bot token", Spec: &cfg, Required: mattermostbridge.RequiredSettings()},
 		},
 		Check:      cfg.CheckAndSetDefaults,
 		OpsAddr:    func() string { return cfg.HTTPAddr },
