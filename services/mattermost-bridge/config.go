@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/accessbridge/accessbridge/pkg/service/config"
+	"github.com/accessbridge/accessbridge/pkg/service/startup"
 	"github.com/accessbridge/accessbridge/services/mattermost-bridge/internal/recipients"
 )
 
@@ -26,6 +27,7 @@ type Config struct {
 	TeleportProxyAddr string `split_words:"true" desc:"Teleport proxy address for the link to the request in the web UI (default: the address the teleport-bridge reports)."`
 
 	Timeout      time.Duration `split_words:"true" default:"30s" desc:"Timeout of one Mattermost HTTP attempt."`
+	CheckTimeout time.Duration `split_words:"true" default:"15s" desc:"How long the start-up checks of Mattermost (address, token, every recipient) may take in all."`
 	MaxRetries   int           `split_words:"true" default:"5" desc:"Retries of one Mattermost call on 429 (and, for calls safe to repeat, 5xx and network errors) before the event is redelivered later."`
 	CallRetryMin time.Duration `split_words:"true" default:"500ms" desc:"Minimum back-off between Mattermost retries (jittered, doubled each time) when there is no Retry-After."`
 	CallRetryMax time.Duration `split_words:"true" default:"30s" desc:"Maximum back-off between Mattermost retries, and the longest Retry-After slept in-process."`
@@ -105,6 +107,7 @@ func (c *Config) CheckAndSetDefaults() error {
 		}
 	}
 	def(&c.Timeout, 30*time.Second)
+	def(&c.CheckTimeout, startup.DefaultTimeout)
 	def(&c.CallRetryMin, 500*time.Millisecond)
 	def(&c.CallRetryMax, 30*time.Second)
 	def(&c.RetryWindow, 24*time.Hour)

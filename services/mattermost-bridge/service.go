@@ -13,9 +13,11 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
+	"github.com/accessbridge/accessbridge/pkg/service/startup"
 	"github.com/accessbridge/accessbridge/services/mattermost-bridge/internal/mattermost"
 	"github.com/accessbridge/accessbridge/services/mattermost-bridge/internal/metrics"
 	"github.com/accessbridge/accessbridge/services/mattermost-bridge/internal/posts"
+	"github.com/accessbridge/accessbridge/services/mattermost-bridge/internal/recipients"
 )
 
 // Source is the CloudEvents source of the events the mattermost-bridge
@@ -60,7 +62,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v("URL"), err)
 	}
-	bot, resolver, err := checkMattermost(ctx, &cfg, mc, log)
+	var bot mattermost.User
+	var resolver *recipients.Resolver
+	err = startup.Check(ctx, log, startup.Target{
+		Name: "Mattermost", Addr: cfg.URL, Setting: v("URL"), Timeout: cfg.CheckTimeout, TimeoutSetting: v("CHECK_TIMEOUT"),
+	}, func(ctx context.Context) (err error) {
+		bot, resolver, err = checkMattermost(ctx, &cfg, mc, log)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

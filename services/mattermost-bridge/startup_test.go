@@ -25,7 +25,7 @@ func TestStartupChecksFailFastWithOneLine(t *testing.T) {
 		{"no url", func(c *mattermostbridge.Config) { c.URL = "" }, []string{"missing required value MATTERMOST_BRIDGE_URL"}},
 		{"bad url", func(c *mattermostbridge.Config) { c.URL = "mattermost.example.com" }, []string{"MATTERMOST_BRIDGE_URL", "not an http(s) URL"}},
 		{"no token", func(c *mattermostbridge.Config) { c.Token = "" }, []string{"MATTERMOST_BRIDGE_TOKEN"}},
-		{"unreachable", func(c *mattermostbridge.Config) { c.URL = "http://127.0.0.1:1"; c.MaxRetries = 0 }, []string{"does not answer", "MATTERMOST_BRIDGE_URL"}},
+		{"unreachable", func(c *mattermostbridge.Config) { c.URL = "http://127.0.0.1:1"; c.MaxRetries = 0 }, []string{"Mattermost at http://127.0.0.1:1", "connection refused", "MATTERMOST_BRIDGE_URL"}},
 		{"bad token", func(c *mattermostbridge.Config) { c.Token = config.Secret("s3cr3t-wrong-token") }, []string{"token was rejected", "MATTERMOST_BRIDGE_TOKEN"}},
 		{"unknown email", func(c *mattermostbridge.Config) { c.Recipients = []string{"ghost@example.com"} }, []string{"ghost@example.com", "no Mattermost user"}},
 		{"unknown team", func(c *mattermostbridge.Config) { c.Recipients = []string{"noteam/town-square"} }, []string{"noteam", "no Mattermost team"}},
