@@ -14,7 +14,7 @@ KUSTOMIZE_VERSION := v5.8.2
 HELM_VERSION := v3.22.1
 NATSCLI_VERSION := v0.5.1
 IMAGE_TAG ?= local
-SERVICES := teleport-bridge jira-bridge webhook-ingress
+SERVICES := teleport-bridge jira-bridge webhook-ingress mattermost-bridge
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME ?= 10s
 # Stamped into every binary (accessbridge version, /status, accessbridge_build_info).

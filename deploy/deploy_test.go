@@ -55,8 +55,8 @@ func TestKustomizeBuildsDecodeStrictly(t *testing.T) {
 					t.Fatalf("document %d (%s): %v\n%s", i, meta.Kind, err, doc)
 				}
 			}
-			if kinds["Deployment"] != 3 || kinds["ServiceAccount"] != 3 || kinds["Service"] != 1 || kinds["ConfigMap"] != 1 {
-				t.Fatalf("kinds %v: want 3 Deployments, 3 ServiceAccounts, 1 Service, 1 ConfigMap", kinds)
+			if kinds["Deployment"] != 4 || kinds["ServiceAccount"] != 4 || kinds["Service"] != 1 || kinds["ConfigMap"] != 1 {
+				t.Fatalf("kinds %v: want 4 Deployments, 4 ServiceAccounts, 1 Service, 1 ConfigMap", kinds)
 			}
 		})
 	}
@@ -112,7 +112,7 @@ func checkDeployment(d appsv1.Deployment) error {
 func TestComposeConfigValidates(t *testing.T) {
 	compose := tool(t, "docker-compose", "apt-get install docker-compose")
 	dir := t.TempDir()
-	for _, f := range []string{"teleport-identity", "jira-api-token", "webhook-secret"} {
+	for _, f := range []string{"teleport-identity", "jira-api-token", "webhook-secret", "mattermost-token"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte("placeholder"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -173,8 +173,8 @@ func TestComposeConfigValidates(t *testing.T) {
 func TestSystemdUnitsVerify(t *testing.T) {
 	analyze := tool(t, "systemd-analyze", "apt-get install systemd")
 	units, err := filepath.Glob("systemd/*.service")
-	if err != nil || len(units) != 4 {
-		t.Fatalf("units %v, %v: want 4", units, err)
+	if err != nil || len(units) != 5 {
+		t.Fatalf("units %v, %v: want 5", units, err)
 	}
 	dir := t.TempDir()
 	for _, u := range units {

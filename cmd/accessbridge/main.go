@@ -29,6 +29,7 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/bus/embedded"
 	jirabridge "github.com/accessbridge/accessbridge/services/jira-bridge"
+	mattermostbridge "github.com/accessbridge/accessbridge/services/mattermost-bridge"
 	teleportbridge "github.com/accessbridge/accessbridge/services/teleport-bridge"
 	webhookingress "github.com/accessbridge/accessbridge/services/webhook-ingress"
 	"github.com/nats-io/nats-server/v2/server"
@@ -78,6 +79,8 @@ type settings struct {
 	Teleport teleportbridge.Config
 	Jira     jirabridge.Config
 	Ingress  webhookingress.Config
+	// Mattermost runs only when MATTERMOST_BRIDGE_URL is set.
+	Mattermost mattermostbridge.Config
 }
 
 func main() {
@@ -113,6 +116,7 @@ func command(s *settings, stdout, stderr io.Writer) *app.Command {
 			{Prefix: teleportbridge.EnvPrefix, Title: "teleport-bridge", Spec: &s.Teleport, Required: teleportbridge.RequiredSettings()},
 			{Prefix: jirabridge.EnvPrefix, Title: "jira-bridge", Spec: &s.Jira, Required: jirabridge.RequiredSettings()},
 			{Prefix: webhookingress.EnvPrefix, Title: "webhook-ingress", Spec: &s.Ingress, Required: webhookingress.RequiredSettings()},
+			{Prefix: mattermostbridge.EnvPrefix, Title: "mattermost-bridge (runs when MATTERMOST_BRIDGE_URL is set)", Spec: &s.Mattermost},
 		},
 		Notes: map[string]string{
 			"NATS_URL": "Leave it unset to run the embedded NATS server. Setting it connects to that server instead and runs none (see ACCESSBRIDGE_NATS).",
@@ -120,7 +124,11 @@ func command(s *settings, stdout, stderr io.Writer) *app.Command {
 		Check: func() error {
 			_, _, natsErr := natsMode(s.Main.Nats, os.Getenv("NATS_URL"))
 			// Every section is checked, so one run reports every problem.
-			return errors.Join(natsErr, s.Teleport.CheckAndSetDefaults(), s.Jira.CheckAndSetDefaults(), s.Ingress.CheckAndSetDefaults())
+			var mmErr error
+			if s.Mattermost.URL != "" {
+				mmErr = s.Mattermost.CheckAndSetDefaults()
+			}
+			return errors.Join(natsErr, s.Teleport.CheckAndSetDefaults(), s.Jira.CheckAndSetDefaults(), s.Ingress.CheckAndSetDefaults(), mmErr)
 		},
 		BeforeConnect: func(_ context.Context, log zerolog.Logger, nats *bus.Config) (func(), error) {
 			embedded, why, err := natsMode(s.Main.Nats, os.Getenv("NATS_URL"))
@@ -180,11 +188,20 @@ func startServices(ctx context.Context, s *settings, env app.Env) (*services, er
 	if err != nil {
 		return nil, fmt.Errorf("webhook-ingress: %w", err)
 	}
-	return &services{log: env.Log, runners: map[string]func(context.Context) error{
+	runners := map[string]func(context.Context) error{
 		"teleport-bridge": tb.Run,
 		"jira-bridge":     jb.Run,
 		"webhook-ingress": wi.Run,
-	}}, nil
+	}
+	if s.Mattermost.URL != "" {
+		ml, mreg := deps("mattermost-bridge")
+		mb, err := mattermostbridge.New(ctx, s.Mattermost, mattermostbridge.Deps{Bus: env.Bus, Log: ml, Registry: mreg, Ops: env.Ops})
+		if err != nil {
+			return nil, fmt.Errorf("mattermost-bridge: %w", err)
+		}
+		runners["mattermost-bridge"] = mb.Run
+	}
+	return &services{log: env.Log, runners: runners}, nil
 }
 
 func startEmbeddedNATS(c Config) (*server.Server, error) {

@@ -72,6 +72,10 @@ func samples() map[events.Type]events.Payload {
 		events.DecisionRequested: &d,
 		events.DecisionApplied:   events.NewDecisionApplied(d, events.ModeState, d.Delegator(), events.StateApproved),
 		events.DecisionRejected:  events.NewDecisionRejected(d, events.ModeState, events.RejectAlreadyResolved, "request is already DENIED", events.StateDenied),
+		events.PostsRecorded: events.NewMattermostPosts(r.ID, 3, "review:1", []events.MattermostPost{{
+			Recipient: "myteam/town-square", ChannelID: "4xp9fdt77pncbef59f4k1qe83o", PostID: "ua3wzahbjpgwxbhbkbhk5xbs9c",
+			IntentAt: t0, Status: "PENDING", Replies: []events.MattermostReply{{Review: 1, IntentAt: t0.Add(time.Minute)}},
+		}}),
 	}
 }
 
@@ -178,6 +182,7 @@ func TestDedupIDs(t *testing.T) {
 		events.DecisionRequested: r.ID + ":10040:10500",
 		events.DecisionApplied:   r.ID + ":10040:10500",
 		events.DecisionRejected:  r.ID + ":10040:10500",
+		events.PostsRecorded:     r.ID + ":posts:3",
 	}
 	for typ, p := range samples() {
 		if got := p.DedupID(); got != want[typ] {

@@ -16,6 +16,8 @@ type Hints struct {
 	Requester    string // a user the Teleport emulator knows
 	LogPath      string
 	CLIInstalled bool // whether NATSCLI exists
+	// MattermostURL is the Mattermost emulator's page ("": not running).
+	MattermostURL string
 }
 
 // NextSteps is the text printed after the scenario: how to create a request,
@@ -29,6 +31,10 @@ func NextSteps(h Hints) string {
 	w("       %s request ls --admin %s\n", h.TeleportSim, h.AdminURL)
 	w("  2. Open the Jira board and drag the new card to Approved or Denied (pick the reviewer at the top):\n")
 	w("       %s\n", h.BoardURL)
+	if h.MattermostURL != "" {
+		w("     The request is also posted to Mattermost (emulated), and the post follows the decision:\n")
+		w("       %s\n", h.MattermostURL)
+	}
 	w("     or decide in Teleport and watch the card follow:\n")
 	w("       %s request approve --admin %s <request id> --reason \"looks fine\"\n", h.TeleportSim, h.AdminURL)
 	w("  3. Watch the events on NATS JetStream as they happen:\n")

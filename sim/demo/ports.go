@@ -16,6 +16,7 @@ type Ports struct {
 	Ingress       string // AccessBridge's webhook ingress
 	Ops           string // AccessBridge's /status /readyz /metrics
 	NATS          string // the embedded NATS server
+	Mattermost    string // Mattermost emulator: REST API and its page
 }
 
 // DefaultPorts are the demo's fixed addresses, all on loopback.
@@ -23,6 +24,7 @@ func DefaultPorts() Ports {
 	return Ports{
 		Jira: "127.0.0.1:8080", Teleport: "127.0.0.1:3025", TeleportAdmin: "127.0.0.1:3080",
 		Ingress: "127.0.0.1:8081", Ops: "127.0.0.1:8090", NATS: "127.0.0.1:4222",
+		Mattermost: "127.0.0.1:8065",
 	}
 }
 
@@ -30,7 +32,7 @@ func DefaultPorts() Ports {
 func (p *Ports) fields() map[string]*string {
 	return map[string]*string{
 		"jira": &p.Jira, "teleport": &p.Teleport, "teleport-admin": &p.TeleportAdmin,
-		"ingress": &p.Ingress, "ops": &p.Ops, "nats": &p.NATS,
+		"ingress": &p.Ingress, "ops": &p.Ops, "nats": &p.NATS, "mattermost": &p.Mattermost,
 	}
 }
 
@@ -51,7 +53,7 @@ func PortNames() []string {
 //	jira=9080,ingress=9081     the named ones (a port, or host:port)
 //	+10000,nats=5222           both
 //
-// Names: jira, teleport, teleport-admin, ingress, ops, nats. Port 0 picks a
+// Names: jira, teleport, teleport-admin, ingress, ops, nats, mattermost. Port 0 picks a
 // free port.
 func ParsePorts(spec string, p Ports) (Ports, error) {
 	fields := p.fields()

@@ -15,11 +15,11 @@ func TestParsePorts(t *testing.T) {
 	}{
 		{"", def},
 		{"+10000", demo.Ports{Jira: "127.0.0.1:18080", Teleport: "127.0.0.1:13025", TeleportAdmin: "127.0.0.1:13080",
-			Ingress: "127.0.0.1:18081", Ops: "127.0.0.1:18090", NATS: "127.0.0.1:14222"}},
+			Ingress: "127.0.0.1:18081", Ops: "127.0.0.1:18090", NATS: "127.0.0.1:14222", Mattermost: "127.0.0.1:18065"}},
 		{"jira=9080, ingress=9081", demo.Ports{Jira: "127.0.0.1:9080", Teleport: def.Teleport, TeleportAdmin: def.TeleportAdmin,
-			Ingress: "127.0.0.1:9081", Ops: def.Ops, NATS: def.NATS}},
+			Ingress: "127.0.0.1:9081", Ops: def.Ops, NATS: def.NATS, Mattermost: def.Mattermost}},
 		{"+1,nats=0.0.0.0:5222,teleport-admin=0", demo.Ports{Jira: "127.0.0.1:8081", Teleport: "127.0.0.1:3026", TeleportAdmin: "127.0.0.1:0",
-			Ingress: "127.0.0.1:8082", Ops: "127.0.0.1:8091", NATS: "0.0.0.0:5222"}},
+			Ingress: "127.0.0.1:8082", Ops: "127.0.0.1:8091", NATS: "0.0.0.0:5222", Mattermost: "127.0.0.1:8066"}},
 	}
 	for _, c := range cases {
 		got, err := demo.ParsePorts(c.spec, def)
@@ -32,7 +32,7 @@ func TestParsePorts(t *testing.T) {
 		}
 	}
 	for spec, msg := range map[string]string{
-		"jra=9080":     "NAME one of ingress, jira, nats, ops, teleport, teleport-admin",
+		"jra=9080":     "NAME one of ingress, jira, mattermost, nats, ops, teleport, teleport-admin",
 		"jira=70000":   "a port is 0–65535",
 		"jira=abc":     "want a port or host:port",
 		"+x":           "an offset is +N",

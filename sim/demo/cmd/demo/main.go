@@ -48,6 +48,7 @@ func run() (int, string) {
 	natsAddr := flag.String("nats-addr", def.NATS, "the embedded NATS server's address")
 	natsCLI := flag.String("nats-cli", "", "the nats CLI shown in the hints (default: bin/tools/nats beside -bin, installed by make tools)")
 	flavor := flag.String("jira-flavor", "cloud", "Jira flavour: cloud or server")
+	mmAddr := flag.String("mattermost-addr", def.Mattermost, "listen address of the Mattermost emulator and its page (empty: no Mattermost)")
 	up := flag.String("up", "", "instead of starting the binary, run this shell command to start the product (it finds its settings in $DEMO_DIR/product.env)")
 	down := flag.String("down", "", "shell command that stops the product started by -up")
 	ready := flag.String("ready", "", "comma-separated URLs that must answer 200 before the scenario (default: the all-in-one's /readyz and the ingress /status)")
@@ -72,6 +73,8 @@ func run() (int, string) {
 			p.Ops = *opsAddr
 		case "nats-addr":
 			p.NATS = *natsAddr
+		case "mattermost-addr":
+			p.Mattermost = *mmAddr
 		}
 	})
 	// The product's addresses must be known before it starts: port 0 picks
@@ -99,6 +102,7 @@ func run() (int, string) {
 	stack, err := demo.Start(demo.Options{
 		Dir: abs, JiraAddr: p.Jira, TeleportAddr: p.Teleport, TeleportAdminAddr: p.TeleportAdmin,
 		IngressURL: "http://" + p.Ingress + "/webhook", JiraFlavor: *flavor,
+		Mattermost: p.Mattermost != "", MattermostAddr: p.Mattermost,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n%s", err, portHint(err.Error()))
@@ -106,6 +110,9 @@ func run() (int, string) {
 	}
 	defer stack.Close()
 	fmt.Printf("Teleport emulator  %s (gRPC, mTLS)   Jira emulator  %s\n", stack.Teleport.Addr(), stack.Jira.URL())
+	if stack.Mattermost != nil {
+		fmt.Printf("Mattermost emulator  %s\n", stack.Mattermost.URL())
+	}
 
 	logPath := filepath.Join(abs, "accessbridge.log")
 	env := append(stack.Env(p.Ingress, filepath.Join(abs, "data")), "ACCESSBRIDGE_HTTP_ADDR="+p.Ops, "ACCESSBRIDGE_NATS_LISTEN="+p.NATS)
@@ -197,15 +204,16 @@ func run() (int, string) {
 		return 0, ""
 	}
 	fmt.Print(demo.NextSteps(demo.Hints{
-		BoardURL:     stack.Jira.URL() + "/",
-		TeleportSim:  filepath.Join(filepath.Dir(*bin), "teleport-sim"),
-		AdminURL:     stack.Teleport.AdminURL(),
-		NATSCLI:      *natsCLI,
-		NATSURL:      "nats://" + p.NATS,
-		MetricsURL:   "http://" + p.Ops + "/metrics",
-		Requester:    teleportsim.UserRequester,
-		LogPath:      logPath,
-		CLIInstalled: fileExists(*natsCLI),
+		BoardURL:      stack.Jira.URL() + "/",
+		TeleportSim:   filepath.Join(filepath.Dir(*bin), "teleport-sim"),
+		AdminURL:      stack.Teleport.AdminURL(),
+		NATSCLI:       *natsCLI,
+		NATSURL:       "nats://" + p.NATS,
+		MetricsURL:    "http://" + p.Ops + "/metrics",
+		Requester:     teleportsim.UserRequester,
+		LogPath:       logPath,
+		CLIInstalled:  fileExists(*natsCLI),
+		MattermostURL: mattermostPage(stack),
 	}))
 	select {
 	case <-ctx.Done():
@@ -224,6 +232,13 @@ func portHint(msg string) string {
 	}
 	return "a port the demo uses is taken: move them all with `make demo DEMO_PORTS=+10000`, or one with DEMO_PORTS=jira=9080 (names: " +
 		strings.Join(demo.PortNames(), ", ") + ")\n"
+}
+
+func mattermostPage(s *demo.Stack) string {
+	if s.Mattermost == nil {
+		return ""
+	}
+	return s.Mattermost.URL() + "/"
 }
 
 func fileExists(p string) bool {
