@@ -46,8 +46,8 @@ type Config struct {
 	// move would be read back (changelog, comments) before its webhook
 	// arrived.
 	Grace time.Duration
-	Bot    jira.User
-	Limit  int
+	Bot   jira.User
+	Limit int
 }
 
 // Reconciler compares Jira with the projection.
