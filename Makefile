@@ -17,6 +17,8 @@ IMAGE_TAG ?= local
 SERVICES := teleport-bridge jira-bridge webhook-ingress mattermost-bridge
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME ?= 10s
+# Executions spent minimizing each new input (see fuzz-short).
+FUZZMINIMIZETIME ?= 100x
 # Stamped into every binary (accessbridge version, /status, accessbridge_build_info).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
@@ -94,10 +96,17 @@ helm: $(TOOLS)/helm
 ## the whole budget (a target then reports a few executions). So each target
 ## first replays its corpus alone (-fuzztime 1x), and the fuzzing run gets
 ## FUZZTIME plus the time that replay took. The summary shows each target's
-## replay, the CPU time its fuzzing used (workers included), and the
-## executions Go reports — which, for some targets, stay near the corpus
-## size while the workers run flat out (golang/go#51484): the CPU time is
-## the measure of the work done.
+## replay, the CPU time its fuzzing used (workers included) and the
+## executions Go reports. Go minimizes every new interesting input before
+## it goes on, for up to 60 s each by default, and those executions are not
+## counted: seeded with real 10 KiB webhooks, a target spent its whole
+## budget minimizing and reported ~10 executions. FUZZMINIMIZETIME bounds
+## that (100 executions per input; a crasher is written all the same).
+## A run that fails with a bare "context deadline exceeded" and writes no
+## input is a race in Go's coordinator at the -fuzztime deadline (its stop
+## compares the deadline error with the workers' context, which may not be
+## cancelled yet; internal/fuzz/fuzz.go in go1.26): noted in the summary,
+## not a finding; any other failure stops.
 fuzz-short:
 	@set -eo pipefail; t=$(CURDIR)/tmp; mkdir -p $$t; rm -f $$t/fuzz-targets $$t/fuzz-summary; \
 	for m in $(MODULES); do \
@@ -116,12 +125,13 @@ fuzz-short:
 	  t0=$$(date +%s); (cd $$dir && go test -run '^$$' -fuzz "^$$f$$" -fuzztime 1x . > $$t/fuzz-out 2>&1) || { cat $$t/fuzz-out; exit 1; }; \
 	  replay=$$(( $$(date +%s) - t0 )); corpus=$$(grep -o 'baseline coverage: [0-9]*/[0-9]*' $$t/fuzz-out | tail -1 | cut -d/ -f2); \
 	  echo "== [$$i/$$total] $$f in $$rel: $${corpus:-0} corpus entries replayed in $${replay}s; fuzzing $$((ft + replay))s"; \
-	  TIMEFORMAT='%U %S'; { time (cd $$dir && go test -run '^$$' -fuzz "^$$f$$" -fuzztime $$((ft + replay))s . > $$t/fuzz-out 2>&1) ; } 2> $$t/fuzz-time \
-	    || { cat $$t/fuzz-out; exit 1; }; \
+	  note=""; TIMEFORMAT='%U %S'; { time (cd $$dir && go test -run '^$$' -fuzz "^$$f$$" -fuzztime $$((ft + replay))s -fuzzminimizetime $(FUZZMINIMIZETIME) . > $$t/fuzz-out 2>&1) ; } 2> $$t/fuzz-time \
+	    || { if grep -q 'Failing input written' $$t/fuzz-out || ! grep -q '^    context deadline exceeded$$' $$t/fuzz-out; then cat $$t/fuzz-out; exit 1; fi; \
+	         note=" (ended in Go's race at the -fuzztime deadline: no input failed)"; }; \
 	  grep -v '^fuzz: elapsed: [0-9]*s, \(execs\|gathering\)' $$t/fuzz-out || true; \
 	  cpu=$$(awk '{printf "%.0f", $$1 + $$2}' $$t/fuzz-time); \
 	  last=$$(grep '^fuzz: elapsed: [0-9]*s, execs' $$t/fuzz-out | tail -1 | sed 's/^fuzz: elapsed: [0-9]*s, //; s/ ([0-9]*\/sec)//'); \
-	  echo "$$f ($$rel): corpus $${corpus:-0} replayed in $${replay}s, then $$((ft + replay))s of fuzzing on $${cpu} CPU-seconds; go reports $$last" >> $$t/fuzz-summary; \
+	  echo "$$f ($$rel): corpus $${corpus:-0} replayed in $${replay}s, then $$((ft + replay))s of fuzzing on $${cpu} CPU-seconds; go reports $$last$$note" >> $$t/fuzz-summary; \
 	done < $$t/fuzz-targets; \
 	echo "== $$total fuzz targets run:"; cat $$t/fuzz-summary
 

@@ -82,12 +82,16 @@ type JiraStatusChange struct {
 
 // StatusChange returns the status move of the changelog: the item whose
 // fieldId is "status", or, without a fieldId (Server), whose field is
-// "status" in any case.
+// "status" in any case — and that names the status moved to (an item
+// without toString moves nowhere).
 func (w *JiraWebhook) StatusChange() (JiraStatusChange, bool) {
 	if w.Changelog == nil {
 		return JiraStatusChange{}, false
 	}
 	for _, it := range w.Changelog.Items {
+		if it.ToString == "" {
+			continue
+		}
 		if it.FieldID == "status" || (it.FieldID == "" && strings.EqualFold(it.Field, "status")) {
 			return JiraStatusChange{ChangelogID: w.Changelog.ID, From: it.FromString, To: it.ToString}, true
 		}

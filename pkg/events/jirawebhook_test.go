@@ -101,6 +101,8 @@ func TestParseJiraWebhookCorpusAndVariants(t *testing.T) {
 		{"labels, a custom field as number, a transition comment", []byte(`{"webhookEvent":"jira:issue_updated","issue":{"id":"7","fields":{"labels":["a",3,"teleport-access-request-r1"],"customfield_10050":12,"summary":{"x":[1,2]}}},
 			"comment":{"id":100,"body":"Reason: ok","author":{"accountId":"a1"}}}`),
 			want{event: "jira:issue_updated", issueID: "7", labels: []string{"a", "teleport-access-request-r1"}, comment: true, field: true}},
+		{"a status item moving nowhere is no status change", []byte(`{"webhookEvent":"jira:issue_updated","issue":{"id":"7"},"changelog":{"id":"1","items":[{"field":"status","fieldId":"status","fromString":null,"toString":null}]}}`),
+			want{event: "jira:issue_updated", issueID: "7", changelog: true}},
 		{"not an issue event: no issue needed", []byte(`{"webhookEvent":"project_created","project":{"id":1}}`), want{event: "project_created"}},
 
 		{"issue event without issue", []byte(`{"webhookEvent":"jira:issue_updated"}`), want{err: ErrWebhookNoIssue}},
