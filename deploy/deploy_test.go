@@ -55,8 +55,8 @@ func TestKustomizeBuildsDecodeStrictly(t *testing.T) {
 					t.Fatalf("document %d (%s): %v\n%s", i, meta.Kind, err, doc)
 				}
 			}
-			if kinds["Deployment"] != 3 || kinds["ServiceAccount"] != 3 || kinds["Service"] != 1 || kinds["ConfigMap"] != 1 {
-				t.Fatalf("kinds %v: want 3 Deployments, 3 ServiceAccounts, 1 Service, 1 ConfigMap", kinds)
+			if kinds["Deployment"] != 4 || kinds["ServiceAccount"] != 4 || kinds["Service"] != 1 || kinds["ConfigMap"] != 1 {
+				t.Fatalf("kinds %v: want 4 Deployments, 4 ServiceAccounts, 1 Service, 1 ConfigMap", kinds)
 			}
 		})
 	}
@@ -112,21 +112,59 @@ func checkDeployment(d appsv1.Deployment) error {
 func TestComposeConfigValidates(t *testing.T) {
 	compose := tool(t, "docker-compose", "apt-get install docker-compose")
 	dir := t.TempDir()
-	for _, f := range []string{"teleport-identity", "jira-api-token", "webhook-secret"} {
+	for _, f := range []string{"teleport-identity", "jira-api-token", "webhook-secret", "mattermost-token"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte("placeholder"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(compose, "-f", "compose/docker-compose.yml", "-f", "compose/docker-compose.ports.yml", "--env-file", "compose/.env.example", "config", "-q")
+	cmd := exec.Command(compose, "-f", "compose/docker-compose.yml", "-f", "compose/docker-compose.ports.yml", "--env-file", "compose/.env.example", "config")
 	cmd.Env = append(os.Environ(), "SECRETS_DIR="+dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("docker-compose config: %v\n%s", err, stderr.String())
+	}
+	// Every service on the stack's own network (service DNS), none on the
+	// host's or Docker's default bridge, and each service reads its secret.
+	var cfg struct {
+		Services map[string]struct {
+			NetworkMode string         `json:"network_mode"`
+			Networks    map[string]any `json:"networks"`
+			Secrets     []any          `json:"secrets"`
+			Environment map[string]any `json:"environment"`
+		} `json:"services"`
+	}
+	if err := yaml.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("compose config output: %v\n%s", err, out)
+	}
+	for _, name := range []string{"nats", "teleport-bridge", "jira-bridge", "webhook-ingress"} {
+		if _, ok := cfg.Services[name]; !ok {
+			t.Fatalf("services %v: %s is missing", cfg.Services, name)
+		}
+	}
+	for name, svc := range cfg.Services {
+		if svc.NetworkMode != "" {
+			t.Errorf("%s: network_mode %q; the services must share a user-defined network", name, svc.NetworkMode)
+		}
+		if _, ok := svc.Networks["accessbridge"]; !ok {
+			t.Errorf("%s: networks %v, want accessbridge", name, svc.Networks)
+		}
+		if name == "nats" {
+			continue
+		}
+		if svc.Environment["NATS_URL"] != "nats://nats:4222" {
+			t.Errorf("%s: NATS_URL %v, want the service name nats://nats:4222", name, svc.Environment["NATS_URL"])
+		}
+		if len(svc.Secrets) != 1 {
+			t.Errorf("%s: secrets %v, want one", name, svc.Secrets)
+		}
 	}
 	// Without the required addresses, compose refuses with a message that
 	// names them.
 	cmd = exec.Command(compose, "-f", "compose/docker-compose.yml", "config", "-q")
 	cmd.Env = append(os.Environ(), "SECRETS_DIR="+dir)
-	out, err := cmd.CombinedOutput()
+	out, err = cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "TELEPORT_ADDR") {
 		t.Fatalf("compose without TELEPORT_ADDR: err=%v\n%s", err, out)
 	}
@@ -135,8 +173,8 @@ func TestComposeConfigValidates(t *testing.T) {
 func TestSystemdUnitsVerify(t *testing.T) {
 	analyze := tool(t, "systemd-analyze", "apt-get install systemd")
 	units, err := filepath.Glob("systemd/*.service")
-	if err != nil || len(units) != 4 {
-		t.Fatalf("units %v, %v: want 4", units, err)
+	if err != nil || len(units) != 5 {
+		t.Fatalf("units %v, %v: want 5", units, err)
 	}
 	dir := t.TempDir()
 	for _, u := range units {
@@ -164,5 +202,62 @@ func TestSystemdUnitsVerify(t *testing.T) {
 				t.Errorf("systemd-analyze verify %s: %s (exit %v)", u, line, err)
 			}
 		}
+	}
+}
+
+// TestSecretsScript runs compose/secrets.sh as the README tells a user to and
+// checks what the containers' uid 65532 needs: files readable by others
+// (0444) in a directory only the owner reaches (0700), a generated webhook
+// secret, and a refusal naming what is missing.
+func TestSecretsScript(t *testing.T) {
+	bash := tool(t, "bash", "apt-get install bash")
+	src := t.TempDir()
+	identity, token := filepath.Join(src, "identity"), filepath.Join(src, "token")
+	if err := os.WriteFile(identity, []byte("IDENTITY"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(token, []byte("TOKEN"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "secrets")
+	out, err := exec.Command(bash, "compose/secrets.sh", "--dir", dir, "--identity", identity, "--jira-token-file", token).CombinedOutput()
+	if err != nil {
+		t.Fatalf("secrets.sh: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("directory %v %v: want 0700", fi.Mode(), err)
+	}
+	want := map[string]string{"teleport-identity": "IDENTITY", "jira-api-token": "TOKEN"}
+	for _, name := range []string{"teleport-identity", "jira-api-token", "webhook-secret"} {
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o444 {
+			t.Errorf("%s: mode %v, want 0444 (uid 65532 reads it through the bind mount)", name, fi.Mode().Perm())
+		}
+		b, _ := os.ReadFile(p)
+		if w, ok := want[name]; ok && string(b) != w {
+			t.Errorf("%s holds %q, want %q", name, b, w)
+		}
+		if name == "webhook-secret" {
+			if len(b) != 64 || strings.Trim(string(b), "0123456789abcdef") != "" {
+				t.Errorf("generated webhook secret %q: want 64 hex characters", b)
+			}
+		}
+	}
+	// A second run keeps what exists.
+	secret, _ := os.ReadFile(filepath.Join(dir, "webhook-secret"))
+	if out, err := exec.Command(bash, "compose/secrets.sh", "--dir", dir).CombinedOutput(); err != nil {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, "webhook-secret")); string(again) != string(secret) {
+		t.Error("a second run replaced the webhook secret without --force")
+	}
+	// Without the identity and token, it fails and says which flags give them.
+	out, err = exec.Command(bash, "compose/secrets.sh", "--dir", filepath.Join(t.TempDir(), "s")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--identity FILE") || !strings.Contains(string(out), "--jira-token-file FILE") {
+		t.Fatalf("secrets.sh without inputs: err=%v\n%s", err, out)
 	}
 }

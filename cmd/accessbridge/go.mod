@@ -3,10 +3,12 @@ module github.com/accessbridge/accessbridge/cmd/accessbridge
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/accessbridge/accessbridge/pkg/app v0.0.0
 	github.com/accessbridge/accessbridge/pkg/bus v0.0.0
 	github.com/accessbridge/accessbridge/pkg/service v0.0.0
 	github.com/accessbridge/accessbridge/services/jira-bridge v0.0.0
+	github.com/accessbridge/accessbridge/services/mattermost-bridge v0.0.0
 	github.com/accessbridge/accessbridge/services/teleport-bridge v0.0.0
 	github.com/accessbridge/accessbridge/services/webhook-ingress v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
@@ -90,9 +92,11 @@ replace (
 	github.com/accessbridge/accessbridge/pkg/events => ../../pkg/events
 	github.com/accessbridge/accessbridge/pkg/service => ../../pkg/service
 	github.com/accessbridge/accessbridge/services/jira-bridge => ../../services/jira-bridge
+	github.com/accessbridge/accessbridge/services/mattermost-bridge => ../../services/mattermost-bridge
 	github.com/accessbridge/accessbridge/services/teleport-bridge => ../../services/teleport-bridge
 	github.com/accessbridge/accessbridge/services/webhook-ingress => ../../services/webhook-ingress
 	github.com/accessbridge/accessbridge/sim/jira => ../../sim/jira
+	github.com/accessbridge/accessbridge/sim/mattermost => ../../sim/mattermost
 	github.com/accessbridge/accessbridge/sim/teleport => ../../sim/teleport
 	google.golang.org/genproto => google.golang.org/genproto v0.0.0-20250102185135-69823020774d
 )

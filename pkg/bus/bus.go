@@ -1,9 +1,9 @@
 // Package bus is AccessBridge's thin layer over NATS JetStream
 // (nats.go/jetstream): connecting from configuration, declaring the streams,
 // buckets and durable consumers idempotently, publishing events with their
-// dedup id, and a consume loop that maps handler errors to ack, delayed
-// redelivery or the dead-letter stream while keeping per-subject order across
-// replicas.
+// dedup id, and a consume loop that keeps per-subject order with one pinned
+// replica per consumer and maps handler errors, through one classifier, to
+// an ack, an in-process retry or the dead-letter stream.
 //
 // It deliberately exposes JetStream rather than hiding it: services use
 // jetstream.KeyValue directly for their projections.
@@ -40,6 +40,7 @@ type Config struct {
 	Replicas        int           `split_words:"true" default:"1" desc:"Replicas of the streams and buckets a service declares (3 on a cluster)."`
 	DuplicateWindow time.Duration `split_words:"true" default:"2h" desc:"JetStream duplicate window: a republished event id within it is dropped."`
 	MaxAge          time.Duration `split_words:"true" default:"720h" desc:"How long streams keep events (the log can be replayed within it)."`
+	PinnedTTL       time.Duration `split_words:"true" default:"10s" desc:"How long a replica that stopped pulling (killed, cut off) keeps a consumer before JetStream pins another replica. A graceful stop hands over at once."`
 }
 
 // Bus is one connection to NATS with its JetStream context.

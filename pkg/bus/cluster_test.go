@@ -204,13 +204,17 @@ func TestConsumeThroughClusterNodeRestarts(t *testing.T) {
 	for n := 1; n <= perSubject; n++ {
 		for i := 0; i < subjects; i++ {
 			p := reviewed(fmt.Sprintf("r%d", i), n)
-			deadline := time.Now().Add(30 * time.Second)
+			// A busy machine can take long to elect a stream leader after
+			// a kill; the publish waits for it.
+			deadline := time.Now().Add(90 * time.Second)
 			for {
 				_, err := pub.PublishEvent(ctx, "test", p)
 				if err == nil {
 					break
 				}
 				if time.Now().After(deadline) {
+					stopChaos() // the chaos goroutine must end before the cluster's cleanup
+					<-chaosDone
 					t.Fatalf("publish during the node restarts: %v", err)
 				}
 				time.Sleep(50 * time.Millisecond)

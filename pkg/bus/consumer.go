@@ -59,12 +59,16 @@ type Consumer struct {
 	guard   *orderGuard
 	queues  *subjectQueues
 	recent  *recentSeqs
+
+	lostMu sync.Mutex
+	lost   chan struct{} // closed when JetStream pins another replica
 }
 
 // NewConsumer declares the consumer (upgrading one declared by an earlier
 // version in place) and the dead-letter stream, and returns a loop ready to
 // Run. metrics may be nil.
 func (b *Bus) NewConsumer(ctx context.Context, spec ConsumerSpec, h Handler, m *Metrics) (*Consumer, error) {
+	spec.PinnedTTL = orDefault(spec.PinnedTTL, b.cfg.PinnedTTL)
 	spec = spec.withDefaults()
 	if m == nil {
 		m = NewMetrics(nil)
@@ -89,6 +93,7 @@ func (b *Bus) NewConsumer(ctx context.Context, spec ConsumerSpec, h Handler, m *
 		log:    b.log.With().Str("consumer", spec.Durable).Logger(),
 		queues: newSubjectQueues(),
 		recent: newRecentSeqs(recentSeqsKept),
+		lost:   make(chan struct{}),
 	}
 	c.handler = withDuration(withTimeout(h, spec.HandlerTimeout), m, spec.Durable)
 	c.guard = newOrderGuard(c)
@@ -123,7 +128,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// renews its pull request well within PinnedTTL.
 		jetstream.PullExpiry(max(c.spec.PinnedTTL/3, time.Second)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, jetstream.ErrPinIDMismatch) {
+			switch {
+			case errors.Is(err, jetstream.ErrPinIDMismatch):
+				c.pinLost()
+			case !errors.Is(err, jetstream.ErrNoHeartbeat):
 				c.log.Warn().Err(err).Msg("consume")
 			}
 		}),
@@ -257,6 +265,25 @@ func (c *Consumer) heartbeat(work context.Context) {
 			}
 		}
 	}
+}
+
+// pinLost is called when JetStream answers that another replica holds the
+// pin (a consumer leader that changed and pinned anew, a pin released by
+// an operator). Messages waiting here for a retry are handed back at once,
+// so that the new holder gets them instead of waiting behind them.
+func (c *Consumer) pinLost() {
+	c.lostMu.Lock()
+	defer c.lostMu.Unlock()
+	close(c.lost)
+	c.lost = make(chan struct{})
+	c.log.Info().Msg("pin lost: another replica now receives this consumer; handing back the messages waiting for a retry")
+}
+
+// lostSignal is closed when the pin is lost from now on.
+func (c *Consumer) lostSignal() <-chan struct{} {
+	c.lostMu.Lock()
+	defer c.lostMu.Unlock()
+	return c.lost
 }
 
 // unpin releases the pin if this process holds it, so that a standby

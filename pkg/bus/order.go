@@ -19,6 +19,13 @@ import (
 // when the stream holds no earlier message of its subject above the ack
 // floor that this process has not finished itself. Outside the window —
 // the steady state — the guard costs nothing.
+//
+// The window also ends after 1.5 × AckWait: by then every message the
+// previous holder had not acked has been redelivered (its progress acks
+// stopped with its pulls), so an earlier message of a subject that has not
+// come back was acked. Without that bound one message retrying for hours
+// at the ack floor would hold back every subject that had messages after
+// it.
 type orderGuard struct {
 	c         *Consumer
 	pollEvery time.Duration
@@ -29,6 +36,7 @@ type orderGuard struct {
 	end     uint64              // stream sequence delivered when the window opened
 	floor   uint64              // the consumer's ack floor, as last read
 	floorAt time.Time           // when it was read
+	until   time.Time           // when the window ends at the latest
 	done    map[uint64]struct{} // sequences finished here within the window
 }
 
@@ -46,6 +54,7 @@ func (g *orderGuard) observe(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	g.pinID = pin
+	g.until = time.Now().Add(g.c.spec.AckWait * 3 / 2)
 	info, err := g.consumerInfo(ctx)
 	if err != nil {
 		// Without the consumer's state, assume the worst: everything up
@@ -79,10 +88,11 @@ func (g *orderGuard) blocked(ctx context.Context, msg jetstream.Msg) bool {
 			}
 		}
 	}
-	if g.floor >= g.end {
+	if g.floor >= g.end || time.Now().After(g.until) {
 		g.active = false
 		clear(g.done)
-		g.c.log.Info().Uint64("ack_floor", g.floor).Msg("takeover window closed: every message of the previous holder is finished")
+		g.c.log.Info().Uint64("ack_floor", g.floor).Uint64("delivered_at_takeover", g.end).
+			Msg("takeover window closed: every message of the previous holder is finished or was acked")
 		return false
 	}
 	seq := streamSeq(msg)

@@ -188,3 +188,131 @@ func TestKilledPinnedReplicaIsTakenOver(t *testing.T) {
 	t.Logf("the standby finished the load %s after the kill", time.Since(killedAt).Round(10*time.Millisecond))
 	l.check(t, subjects, perSubject, false)
 }
+
+// TestTakeoverIsNotHeldBackByARetryingMessage: a message that keeps
+// failing sits at the consumer's ack floor; the replica holding it is
+// killed. After the takeover, later events of other requests — whose
+// earlier events the killed replica had acked above that floor — are
+// handled within the takeover window's bound, not when the failing message
+// finally succeeds.
+func TestTakeoverIsNotHeldBackByARetryingMessage(t *testing.T) {
+	srv, b := setup(t)
+	s := spec("stuck")
+	s.PinnedTTL, s.AckWait = time.Second, 2*time.Second
+	s.MaxAttempts = 1000
+	s.RetryMin, s.RetryMax = 50*time.Millisecond, 100*time.Millisecond
+	s.DrainTimeout = 100 * time.Millisecond
+
+	var mu sync.Mutex
+	handled := map[string]int{}
+	var dead atomic.Bool
+	released := make(chan struct{})
+	handler := func(replica int) func(context.Context, bus.Delivery) error {
+		return func(_ context.Context, d bus.Delivery) error {
+			ev := d.Event.Payload.(*events.RequestEvent)
+			if replica == 1 && dead.Load() {
+				<-released
+				return errors.New("killed")
+			}
+			if ev.Request.ID == "stuck" {
+				return errors.New("jira keeps failing for this project")
+			}
+			mu.Lock()
+			handled[d.Event.ID]++
+			mu.Unlock()
+			return nil
+		}
+	}
+	first := srv.Connect(t, "replica-1")
+	run(t, first, s, handler(1))
+	t.Cleanup(func() { close(released) })
+	publish(t, b, reviewed("stuck", 1))
+	for i := 1; i <= 3; i++ {
+		publish(t, b, reviewed("other", i))
+	}
+	eventually(t, 10*time.Second, "the other request's events", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled["other:review:3"] == 1
+	})
+	run(t, srv.Connect(t, "replica-2"), s, handler(2))
+	dead.Store(true)
+	first.NC.Close()
+	killed := time.Now()
+	publish(t, b, reviewed("other", 4))
+	eventually(t, 20*time.Second, "the next event of the other request after the takeover", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled["other:review:4"] == 1
+	})
+	took := time.Since(killed)
+	t.Logf("handled %s after the kill, while the stuck message still retries", took.Round(10*time.Millisecond))
+	if limit := s.PinnedTTL + s.AckWait*3/2 + 3*time.Second; took > limit {
+		t.Fatalf("took %s, over the takeover bound %s", took, limit)
+	}
+}
+
+// TestLostPinHandsBackARetryingMessage: the pin moves while the holder
+// retries an event (here an operator unpins the consumer; on a cluster a
+// new consumer leader pins anew). The old holder hands the event back at
+// once instead of retrying it on its own while the new holder goes on with
+// the request's later events: the request's events stay in order.
+func TestLostPinHandsBackARetryingMessage(t *testing.T) {
+	srv, b := setup(t)
+	s := spec("unpinned")
+	s.PinnedTTL, s.AckWait = time.Second, 5*time.Second
+	s.MaxAttempts = 1000
+	s.RetryMin, s.RetryMax = 200*time.Millisecond, 200*time.Millisecond
+	var (
+		mu       sync.Mutex
+		order    []int
+		failing  atomic.Bool
+		attempts [2]atomic.Int32
+	)
+	failing.Store(true)
+	handler := func(replica int) func(context.Context, bus.Delivery) error {
+		return func(_ context.Context, d bus.Delivery) error {
+			ev := d.Event.Payload.(*events.RequestEvent)
+			if ev.Review == 1 && failing.Load() {
+				attempts[replica].Add(1)
+				return errors.New("jira answered 503")
+			}
+			mu.Lock()
+			order = append(order, ev.Review)
+			mu.Unlock()
+			return nil
+		}
+	}
+	var logs bustest.LogBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	logger := func(name string) zerolog.Logger {
+		return zerolog.New(&logs).With().Timestamp().Str("replica", name).Logger().Level(zerolog.DebugLevel)
+	}
+	run(t, srv.ConnectLogged(t, "replica-1", logger("replica-1")), s, handler(0))
+	publish(t, b, reviewed("r1", 1))
+	eventually(t, 10*time.Second, "the first replica retrying", func() bool { return attempts[0].Load() >= 2 })
+	run(t, srv.ConnectLogged(t, "replica-2", logger("replica-2")), s, handler(1))
+	st, err := b.JS.Stream(context.Background(), events.StreamTeleport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The operator releases the pin; JetStream tells the old holder so when
+	// it next delivers a message — the request's next event — and pins the
+	// waiting replica.
+	if err := st.UnpinConsumer(context.Background(), s.Durable, bus.PriorityGroup); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, b, reviewed("r1", 2))
+	eventually(t, 20*time.Second, "the second replica to get the retrying event", func() bool { return attempts[1].Load() > 0 })
+	failing.Store(false)
+	eventually(t, 20*time.Second, "both events handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if order[0] != 1 || order[1] != 2 {
+		t.Fatalf("handled in order %v, want [1 2]", order)
+	}
+}

@@ -14,10 +14,11 @@ import (
 // published, its error is permanent, or its retries are spent — waiting
 // with back-off in between, in process, so that the events behind it on
 // its subject keep their order. It returns false when the consumer stopped
-// (ctx done) during a wait: the message is then handed back to JetStream
-// for the next holder.
+// (ctx done) or lost the pin during a wait: the message is then handed back
+// to JetStream for the next holder.
 func (c *Consumer) retry(ctx, work context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, d Delivery) bool {
 	log := d.Log
+	lost := c.lostSignal()
 	var (
 		out     []events.Payload
 		handled bool
@@ -61,6 +62,10 @@ func (c *Consumer) retry(ctx, work context.Context, msg jetstream.Msg, meta *jet
 			_ = msg.Nak()
 			return false
 		case <-work.Done():
+			t.Stop()
+			_ = msg.Nak()
+			return false
+		case <-lost:
 			t.Stop()
 			_ = msg.Nak()
 			return false

@@ -72,6 +72,10 @@ func samples() map[events.Type]events.Payload {
 		events.DecisionRequested: &d,
 		events.DecisionApplied:   events.NewDecisionApplied(d, events.ModeState, d.Delegator(), events.StateApproved),
 		events.DecisionRejected:  events.NewDecisionRejected(d, events.ModeState, events.RejectAlreadyResolved, "request is already DENIED", events.StateDenied),
+		events.PostsRecorded: events.NewMattermostPosts(r.ID, 3, "review:1", []events.MattermostPost{{
+			Recipient: "myteam/town-square", ChannelID: "4xp9fdt77pncbef59f4k1qe83o", PostID: "ua3wzahbjpgwxbhbkbhk5xbs9c",
+			IntentAt: t0, Status: "PENDING", Replies: []events.MattermostReply{{Review: 1, IntentAt: t0.Add(time.Minute)}},
+		}}),
 	}
 }
 
@@ -139,9 +143,9 @@ func TestGoldenAndRoundTrip(t *testing.T) {
 // TestWebhookBodySurvivesTheWire checks a real payload (avatar URLs hold
 // '&') through encode and decode: the body hash must still match.
 func TestWebhookBodySurvivesTheWire(t *testing.T) {
-	body, err := os.ReadFile("../../../shared/jira-webhooks/01-cloud-issue_updated-status-to-done.json")
+	body, err := os.ReadFile("../../testdata/jira-webhooks/01-cloud-issue_updated-status-to-done.json")
 	if err != nil {
-		t.Fatalf("the shared Jira payloads must sit beside the repository: %v", err)
+		t.Fatalf("the real Jira payloads are in testdata/jira-webhooks at the repository root: %v", err)
 	}
 	w := events.NewWebhook("10040", "TES-41", "jira:issue_updated", "", t0, true, []string{events.AuthHMAC}, body)
 	env, err := events.New("test", t0, w)
@@ -178,6 +182,7 @@ func TestDedupIDs(t *testing.T) {
 		events.DecisionRequested: r.ID + ":10040:10500",
 		events.DecisionApplied:   r.ID + ":10040:10500",
 		events.DecisionRejected:  r.ID + ":10040:10500",
+		events.PostsRecorded:     r.ID + ":posts:3",
 	}
 	for typ, p := range samples() {
 		if got := p.DedupID(); got != want[typ] {

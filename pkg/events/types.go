@@ -24,6 +24,8 @@ const (
 	DecisionRequested Type = "decision.requested.v1"
 	DecisionApplied   Type = "decision.applied.v1"
 	DecisionRejected  Type = "decision.rejected.v1"
+
+	PostsRecorded Type = "posts.recorded.v1"
 )
 
 // known maps each type's unversioned name to its current major version and a
@@ -43,6 +45,7 @@ var known = map[string]struct {
 	"decision.requested": {1, func() Payload { return &Decision{} }},
 	"decision.applied":   {1, func() Payload { return &DecisionOutcome{Kind: DecisionApplied} }},
 	"decision.rejected":  {1, func() Payload { return &DecisionOutcome{Kind: DecisionRejected} }},
+	"posts.recorded":     {1, func() Payload { return &MattermostPosts{} }},
 }
 
 // Types lists every event type this build understands.

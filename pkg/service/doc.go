@@ -1,6 +1,7 @@
 // Package service holds the plumbing every AccessBridge binary shares:
-// signal handling here, configuration in config, logging in logging and the
-// operations HTTP endpoints in ops.
+// signal handling here, configuration in config, logging in logging, the
+// operations HTTP endpoints in ops, the start-up checks of dependencies in
+// startup and the build's version in buildinfo.
 package service
 
 import (

@@ -1,6 +1,7 @@
 package jirabridge
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/accessbridge/accessbridge/pkg/service/config"
+	"github.com/accessbridge/accessbridge/pkg/service/startup"
 )
 
 // EnvPrefix prefixes every jira-bridge environment variable.
@@ -42,7 +44,7 @@ type Config struct {
 
 	JiraTimeout     time.Duration `split_words:"true" default:"30s" desc:"Timeout of one Jira HTTP attempt."`
 	JiraConcurrency int           `split_words:"true" default:"8" desc:"Jira calls in flight at most (per process)."`
-	JiraMaxRetries  int           `split_words:"true" default:"5" desc:"Retries of one Jira call on 429, 5xx and network errors before the event is redelivered later."`
+	JiraMaxRetries  int           `split_words:"true" default:"5" min:"0" desc:"Retries of one Jira call on 429, 5xx and network errors before the event is redelivered later."`
 	JiraRetryMin    time.Duration `split_words:"true" default:"500ms" desc:"Minimum back-off between Jira retries (jittered, doubled each time) when Jira gives no Retry-After."`
 	JiraRetryMax    time.Duration `split_words:"true" default:"30s" desc:"Maximum back-off between Jira retries, and the longest Retry-After slept in-process."`
 
@@ -54,28 +56,31 @@ type Config struct {
 	AckWait     time.Duration `split_words:"true" default:"30s" desc:"How long JetStream waits for a handler's ack before redelivering (a replica that died mid-event is taken over after it)."`
 
 	HTTPAddr string `split_words:"true" default:":8092" desc:"Listen address of /status, /healthz, /readyz and /metrics (standalone binary only)."`
+
+	CheckTimeout time.Duration `split_words:"true" default:"15s" desc:"How long the start-up checks of Jira (address, credentials, project, permissions, statuses) may take in all."`
 }
 
 // CheckAndSetDefaults validates the configuration and fills defaults left
 // empty by a caller that did not go through envconfig. Errors name the
 // variable to fix.
 func (c *Config) CheckAndSetDefaults() error {
+	var errs []error
+	fail := func(err error) { errs = append(errs, err) }
 	v := func(name string) string { return EnvPrefix + "_" + name }
 	if c.URL == "" {
-		return fmt.Errorf("missing required value %s (the Jira base URL)", v("URL"))
-	}
-	u, err := url.Parse(c.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s: %q is not an http(s) URL", v("URL"), c.URL)
+		fail(fmt.Errorf("%s: missing; set it to the Jira base URL, e.g. https://your-site.atlassian.net", v("URL")))
+	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fail(fmt.Errorf("%s: %q is not an http(s) URL; write it like https://your-site.atlassian.net", v("URL"), c.URL))
 	}
 	c.URL = strings.TrimRight(c.URL, "/")
-	switch {
-	case c.PAT != "" && (c.User != "" || c.APIToken != ""):
-		return fmt.Errorf("%s and %s/%s: set a PAT or a user and API token, not both", v("PAT"), v("USER"), v("API_TOKEN"))
-	case c.PAT == "" && c.User == "":
-		return fmt.Errorf("missing required value %s (or %s for Data Center)", v("USER"), v("PAT"))
-	case c.PAT == "" && c.APIToken == "":
-		return fmt.Errorf("missing required value %s (or %s_FILE)", v("API_TOKEN"), v("API_TOKEN"))
+	if c.PAT != "" && (c.User != "" || c.APIToken != "") {
+		fail(fmt.Errorf("%s and %s/%s: set a PAT or a user and API token, not both", v("PAT"), v("USER"), v("API_TOKEN")))
+	}
+	if c.PAT == "" && c.User == "" {
+		fail(fmt.Errorf("%s: missing; set it to the bridge's Jira login (the account email on Cloud), or set %s_FILE on Data Center", v("USER"), v("PAT")))
+	}
+	if c.PAT == "" && c.APIToken == "" {
+		fail(fmt.Errorf("%s: missing; set %s_FILE to a file holding the Jira API token (or the password on Server)", v("API_TOKEN"), v("API_TOKEN")))
 	}
 	def := func(p *string, d string) {
 		if strings.TrimSpace(*p) == "" {
@@ -93,18 +98,18 @@ func (c *Config) CheckAndSetDefaults() error {
 	def(&c.HTTPAddr, ":8092")
 	for _, l := range append([]string{c.LabelPrefix}, c.Labels...) {
 		if l == "" || strings.ContainsAny(l, " \t\r\n") {
-			return fmt.Errorf("%s/%s: label %q must be non-empty and without spaces", v("LABEL_PREFIX"), v("LABELS"), l)
+			fail(fmt.Errorf("%s/%s: label %q must be non-empty and without spaces", v("LABEL_PREFIX"), v("LABELS"), l))
 		}
 	}
 	for role, p := range c.ProjectMap {
 		if role == "" || p == "" {
-			return fmt.Errorf("%s: entry %q:%q needs a role and a project key", v("PROJECT_MAP"), role, p)
+			fail(fmt.Errorf("%s: entry %q:%q needs a role and a project key", v("PROJECT_MAP"), role, p))
 		}
 	}
 	seen := map[string]string{}
 	for name, s := range map[string]string{"STATUS_PENDING": c.StatusPending, "STATUS_APPROVED": c.StatusApproved, "STATUS_DENIED": c.StatusDenied, "STATUS_EXPIRED": c.StatusExpired, "STATUS_PROMOTED": c.StatusPromoted} {
 		if other, dup := seen[strings.ToLower(s)]; dup {
-			return fmt.Errorf("%s and %s: both are %q; each status must differ", v(name), v(other), s)
+			fail(fmt.Errorf("%s and %s: both are %q; each status must differ", v(name), v(other), s))
 		}
 		seen[strings.ToLower(s)] = name
 	}
@@ -114,7 +119,7 @@ func (c *Config) CheckAndSetDefaults() error {
 		}
 	}
 	if c.ReconcileInterval < 0 {
-		return fmt.Errorf("%s: must not be negative (0 disables)", v("RECONCILE_INTERVAL"))
+		fail(fmt.Errorf("%s: must not be negative (0 disables)", v("RECONCILE_INTERVAL")))
 	}
 	if c.ReconcileGrace < 0 {
 		return fmt.Errorf("%s: must not be negative (0: no grace)", v("RECONCILE_GRACE"))
@@ -128,14 +133,15 @@ func (c *Config) CheckAndSetDefaults() error {
 	durDef(&c.RetryMin, time.Second)
 	durDef(&c.RetryMax, 5*time.Minute)
 	durDef(&c.AckWait, 30*time.Second)
+	durDef(&c.CheckTimeout, startup.DefaultTimeout)
 	if c.JiraRetryMax < c.JiraRetryMin {
-		return fmt.Errorf("%s: %s is below %s %s", v("JIRA_RETRY_MAX"), c.JiraRetryMax, v("JIRA_RETRY_MIN"), c.JiraRetryMin)
+		fail(fmt.Errorf("%s: %s is below %s %s", v("JIRA_RETRY_MAX"), c.JiraRetryMax, v("JIRA_RETRY_MIN"), c.JiraRetryMin))
 	}
 	if c.JiraConcurrency <= 0 {
 		c.JiraConcurrency = 8
 	}
 	if c.JiraMaxRetries < 0 {
-		return fmt.Errorf("%s: must not be negative", v("JIRA_MAX_RETRIES"))
+		fail(fmt.Errorf("%s: must not be negative", v("JIRA_MAX_RETRIES")))
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 10
@@ -143,7 +149,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 16
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Projects returns the default project and every routed one, without
@@ -165,4 +171,14 @@ func (c *Config) Projects() []string {
 		}
 	}
 	return out
+}
+
+// RequiredSettings are the settings a user must provide, with placeholders,
+// for the top of `configure`.
+func RequiredSettings() []config.Hint {
+	return []config.Hint{
+		{Name: EnvPrefix + "_URL", Placeholder: "https://your-site.atlassian.net", Note: "Jira base URL (Cloud or Data Center)."},
+		{Name: EnvPrefix + "_USER", Placeholder: "bot@example.com", Note: "Jira login: the account email on Cloud, the user name on Data Center (with a PAT, leave USER and API_TOKEN out)."},
+		{Name: EnvPrefix + "_API_TOKEN_FILE", Placeholder: "/etc/accessbridge/jira-api-token", Note: "File holding the Jira API token; on Data Center, JIRA_BRIDGE_PAT_FILE=<file holding a personal access token> instead."},
+	}
 }

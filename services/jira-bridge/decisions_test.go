@@ -236,10 +236,10 @@ func TestRealPayloadsThroughTheService(t *testing.T) {
 	cfg := e.config()
 	cfg.StatusApproved, cfg.StatusDenied = "Approved", "Denied"
 	e.start(cfg, "bridge")
-	dir := "../../../shared/jira-webhooks"
+	dir := "../../testdata/jira-webhooks"
 	files, err := filepath.Glob(filepath.Join(dir, "0*.json"))
 	if err != nil || len(files) != 6 {
-		t.Fatalf("the six real Jira payloads are missing from %s (found %d): they ship in the shared docs", dir, len(files))
+		t.Fatalf("the six real Jira payloads are missing from %s (found %d): they ship in testdata/jira-webhooks at the repository root", dir, len(files))
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)

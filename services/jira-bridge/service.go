@@ -15,6 +15,7 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
+	"github.com/accessbridge/accessbridge/pkg/service/startup"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/decisions"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/domain"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/issues"
@@ -77,7 +78,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("JIRA_BRIDGE_URL: %w", err)
 	}
-	facts, err := checkJira(ctx, &cfg, jc)
+	var facts jiraFacts
+	err = startup.Check(ctx, log, startup.Target{
+		Name: "Jira", Addr: cfg.URL, Setting: EnvPrefix + "_URL", Timeout: cfg.CheckTimeout, TimeoutSetting: EnvPrefix + "_CHECK_TIMEOUT",
+	}, func(ctx context.Context) (err error) { facts, err = checkJira(ctx, &cfg, jc); return err })
 	if err != nil {
 		return nil, err
 	}

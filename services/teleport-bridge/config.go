@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/accessbridge/accessbridge/pkg/service/config"
 	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/decide"
 )
 
@@ -62,28 +63,31 @@ type Config struct {
 // the variable to fix. It reads the files the settings name, so a missing
 // identity or a bad reviewer map is reported before any connection.
 func (c *Config) CheckAndSetDefaults() error {
+	var errs []error
+	fail := func(err error) { errs = append(errs, err) }
 	if c.Addr == "" {
-		return errors.New("TELEPORT_BRIDGE_ADDR: missing; set it to the Auth Service (host:3025) or Proxy (host:443) address")
+		fail(errors.New("TELEPORT_BRIDGE_ADDR: missing; set it to the Auth Service (host:3025) or Proxy (host:443) address"))
 	}
 	triple := c.ClientCert != "" || c.ClientKey != "" || c.RootCas != ""
 	switch {
 	case c.IdentityFile != "" && triple:
-		return errors.New("TELEPORT_BRIDGE_IDENTITY_FILE: set it or TELEPORT_BRIDGE_CLIENT_CERT/CLIENT_KEY/ROOT_CAS, not both")
+		fail(errors.New("TELEPORT_BRIDGE_IDENTITY_FILE: set it or TELEPORT_BRIDGE_CLIENT_CERT/CLIENT_KEY/ROOT_CAS, not both"))
 	case c.IdentityFile != "":
 		if err := readable(c.IdentityFile); err != nil {
-			return fmt.Errorf("TELEPORT_BRIDGE_IDENTITY_FILE: %v; write it with `tctl auth sign --user=access-plugin --format=file --out=<path>` or point tbot at it", err)
+			fail(fmt.Errorf("TELEPORT_BRIDGE_IDENTITY_FILE: %v; write it with `tctl auth sign --user=access-plugin --format=file --out=<path>` or point tbot at it", err))
 		}
 	case triple:
 		for name, path := range map[string]string{"TELEPORT_BRIDGE_CLIENT_CERT": c.ClientCert, "TELEPORT_BRIDGE_CLIENT_KEY": c.ClientKey, "TELEPORT_BRIDGE_ROOT_CAS": c.RootCas} {
 			if path == "" {
-				return fmt.Errorf("%s: missing; the TLS credentials need CLIENT_CERT, CLIENT_KEY and ROOT_CAS (tctl auth sign --format=tls)", name)
+				fail(fmt.Errorf("%s: missing; the TLS credentials need CLIENT_CERT, CLIENT_KEY and ROOT_CAS (tctl auth sign --format=tls)", name))
+				continue
 			}
 			if err := readable(path); err != nil {
-				return fmt.Errorf("%s: %v", name, err)
+				fail(fmt.Errorf("%s: %v", name, err))
 			}
 		}
 	default:
-		return errors.New("TELEPORT_BRIDGE_IDENTITY_FILE: missing; set it to the bridge user's identity file (or set TELEPORT_BRIDGE_CLIENT_CERT/CLIENT_KEY/ROOT_CAS)")
+		fail(errors.New("TELEPORT_BRIDGE_IDENTITY_FILE: missing; set it to the bridge user's identity file (or set TELEPORT_BRIDGE_CLIENT_CERT/CLIENT_KEY/ROOT_CAS)"))
 	}
 	if c.RefreshInterval <= 0 {
 		c.RefreshInterval = time.Minute
@@ -96,27 +100,27 @@ func (c *Config) CheckAndSetDefaults() error {
 		c.DecisionMode = events.ModeState
 	case events.ModeState, events.ModeReview:
 	default:
-		return fmt.Errorf("TELEPORT_BRIDGE_DECISION_MODE: %q is not %q or %q", c.DecisionMode, events.ModeState, events.ModeReview)
+		fail(fmt.Errorf("TELEPORT_BRIDGE_DECISION_MODE: %q is not %q or %q", c.DecisionMode, events.ModeState, events.ModeReview))
 	}
 	c.reviewers = nil
 	if c.ReviewerMapFile != "" {
 		m, err := decide.LoadReviewerMap(c.ReviewerMapFile)
 		if err != nil {
-			return fmt.Errorf("TELEPORT_BRIDGE_REVIEWER_MAP_FILE: %v", err)
+			fail(fmt.Errorf("TELEPORT_BRIDGE_REVIEWER_MAP_FILE: %v", err))
 		}
 		c.reviewers = m
 	}
 	if c.DecisionMode == events.ModeReview && len(c.reviewers) == 0 && !c.ReviewerEmailIsUser {
-		return errors.New("TELEPORT_BRIDGE_REVIEWER_MAP_FILE: review mode needs a map of Jira users to Teleport users (or TELEPORT_BRIDGE_REVIEWER_EMAIL_IS_USER=true)")
+		fail(errors.New("TELEPORT_BRIDGE_REVIEWER_MAP_FILE: review mode needs a map of Jira users to Teleport users (or TELEPORT_BRIDGE_REVIEWER_EMAIL_IS_USER=true)"))
 	}
 	if c.LinkWait < 0 {
-		return errors.New("TELEPORT_BRIDGE_LINK_WAIT: must not be negative")
+		fail(errors.New("TELEPORT_BRIDGE_LINK_WAIT: must not be negative"))
 	}
 	if c.MigrateTeleportJira && c.LegacyPluginName == "" {
 		c.LegacyPluginName = "jira"
 	}
 	if c.ResyncInterval < 0 {
-		return errors.New("TELEPORT_BRIDGE_RESYNC_INTERVAL: must not be negative")
+		fail(errors.New("TELEPORT_BRIDGE_RESYNC_INTERVAL: must not be negative"))
 	}
 	if c.ListLag <= 0 {
 		c.ListLag = 30 * time.Second
@@ -125,7 +129,7 @@ func (c *Config) CheckAndSetDefaults() error {
 		c.ReconnectBackoffMin = 500 * time.Millisecond
 	}
 	if c.ReconnectBackoffMax < c.ReconnectBackoffMin {
-		return fmt.Errorf("TELEPORT_BRIDGE_RECONNECT_BACKOFF_MAX: %s is below TELEPORT_BRIDGE_RECONNECT_BACKOFF_MIN (%s)", c.ReconnectBackoffMax, c.ReconnectBackoffMin)
+		fail(fmt.Errorf("TELEPORT_BRIDGE_RECONNECT_BACKOFF_MAX: %s is below TELEPORT_BRIDGE_RECONNECT_BACKOFF_MIN (%s)", c.ReconnectBackoffMax, c.ReconnectBackoffMin))
 	}
 	if c.DecisionConcurrency <= 0 {
 		c.DecisionConcurrency = 16
@@ -136,7 +140,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.DecisionRetryWindow <= 0 {
 		c.DecisionRetryWindow = 24 * time.Hour
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func readable(path string) error {
@@ -145,4 +149,13 @@ func readable(path string) error {
 		return fmt.Errorf("cannot read it: %w", err)
 	}
 	return f.Close()
+}
+
+// RequiredSettings are the settings a user must provide, with placeholders,
+// for the top of `configure`.
+func RequiredSettings() []config.Hint {
+	return []config.Hint{
+		{Name: EnvPrefix + "_ADDR", Placeholder: "teleport.example.com:443", Note: "Teleport Proxy (host:443, or mytenant.teleport.sh:443) or Auth Service (host:3025) address."},
+		{Name: EnvPrefix + "_IDENTITY_FILE", Placeholder: "/var/lib/accessbridge/identity", Note: "Identity file of the bridge's Teleport user (tbot output, or tctl auth sign --format=file); or set CLIENT_CERT, CLIENT_KEY and ROOT_CAS instead."},
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
+	"github.com/accessbridge/accessbridge/pkg/service/startup"
 	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/decide"
 	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/teleport"
 	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/watch"
@@ -51,10 +52,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		deps.Registry = deps.Ops.Registry
 	}
 	log := deps.Log
-	conn, err := teleport.Dial(ctx, teleport.Options{
-		Addr: cfg.Addr, IdentityFile: cfg.IdentityFile,
-		CertFile: cfg.ClientCert, KeyFile: cfg.ClientKey, CAsFile: cfg.RootCas,
-		DialTimeout: cfg.DialTimeout,
+	var conn *teleport.Conn
+	err := startup.Check(ctx, log, startup.Target{
+		Name: "Teleport", Addr: cfg.Addr, Setting: EnvPrefix + "_ADDR", Timeout: cfg.DialTimeout, TimeoutSetting: EnvPrefix + "_DIAL_TIMEOUT",
+		Fix: "check " + EnvPrefix + "_ADDR: the Auth Service (host:3025) or Proxy (host:443) address",
+	}, func(ctx context.Context) (err error) {
+		conn, err = teleport.Dial(ctx, teleport.Options{
+			Addr: cfg.Addr, IdentityFile: cfg.IdentityFile,
+			CertFile: cfg.ClientCert, KeyFile: cfg.ClientKey, CAsFile: cfg.RootCas,
+			DialTimeout: cfg.DialTimeout,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -106,7 +114,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		Log: log.With().Str("component", "watch").Logger(),
 	})
 	decider := decide.New(decide.Config{
-		Client: conn, Links: &links{bus: b}, Publisher: pub, Mode: cfg.DecisionMode,
+		Client: conn, Links: &links{bus: b}, Mode: cfg.DecisionMode,
 		Reviewers: decide.Reviewers{ByActor: cfg.reviewers, EmailIsUser: cfg.ReviewerEmailIsUser},
 		LinkWait:  cfg.LinkWait, Outcome: s.metrics.outcome,
 		Log: log.With().Str("component", "decide").Logger(),
@@ -116,7 +124,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		FilterSubjects: []string{events.SubjectJiraDecisions + ".>"},
 		MaxAttempts:    cfg.DecisionMaxAttempts, RetryWindow: cfg.DecisionRetryWindow, Concurrency: cfg.DecisionConcurrency,
 		RetryMin: 500 * time.Millisecond, RetryMax: time.Minute, HandlerTimeout: time.Minute,
-	}, bus.Func(decider.Handle), consumerMetrics)
+		Source: Source, Classify: classify,
+	}, decider.Handle, consumerMetrics)
 	if err != nil {
 		return fail(err)
 	}
@@ -190,4 +199,19 @@ func (s *Service) refreshIdentity(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// classify is the teleport-bridge's error policy for the consume loop: a
+// message that is no decision, or a refusal Teleport will repeat, is
+// dead-lettered; a missing link waits as asked; everything else (Teleport
+// or NATS unreachable, a timeout) is retried with back-off.
+func classify(err error) bus.Verdict {
+	var wait *decide.WaitError
+	switch {
+	case errors.Is(err, decide.ErrNotDecision), errors.Is(err, decide.ErrRefused):
+		return bus.Verdict{Kind: bus.KindPermanent}
+	case errors.As(err, &wait):
+		return bus.Verdict{Kind: bus.KindTransient, After: wait.After}
+	}
+	return bus.Verdict{Kind: bus.KindTransient}
 }

@@ -74,19 +74,20 @@ func (c *Config) trustedProxies() ([]netip.Prefix, error) {
 // CheckAndSetDefaults validates the configuration and fills what is left
 // empty; errors name the variable to fix.
 func (c *Config) CheckAndSetDefaults() error {
+	var errs []error
+	fail := func(err error) { errs = append(errs, err) }
 	v := func(name string) string { return EnvPrefix + "_" + name }
 	if c.Addr == "" {
 		c.Addr = ":8081"
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return fmt.Errorf("%s: %q is not host:port: %w", v("ADDR"), c.Addr, err)
+		fail(fmt.Errorf("%s: %q is not host:port: %w", v("ADDR"), c.Addr, err))
 	}
 	proxies, err := c.trustedProxies()
 	if err != nil {
-		return err
-	}
-	if c.ClientIpHeader != "" && len(proxies) == 0 {
-		return fmt.Errorf("%s is set but %s is empty: list the proxies that set the header, or anyone can choose the IP the rate limit and logs see", v("CLIENT_IP_HEADER"), v("TRUSTED_PROXIES"))
+		fail(err)
+	} else if c.ClientIpHeader != "" && len(proxies) == 0 {
+		fail(fmt.Errorf("%s is set but %s is empty: list the proxies that set the header, or anyone can choose the IP the rate limit and logs see", v("CLIENT_IP_HEADER"), v("TRUSTED_PROXIES")))
 	}
 	if len(c.Paths) == 0 {
 		c.Paths = []string{"/webhook", "/"}
@@ -97,62 +98,62 @@ func (c *Config) CheckAndSetDefaults() error {
 		c.Paths[i] = p
 		switch {
 		case !strings.HasPrefix(p, "/"):
-			return fmt.Errorf("%s: path %q must start with /", v("PATHS"), p)
+			fail(fmt.Errorf("%s: path %q must start with /", v("PATHS"), p))
 		case strings.ContainsAny(p, "{}*?# "):
-			return fmt.Errorf("%s: path %q must be a plain path (no patterns, query or spaces)", v("PATHS"), p)
+			fail(fmt.Errorf("%s: path %q must be a plain path (no patterns, query or spaces)", v("PATHS"), p))
 		case isOpsPath(p):
-			return fmt.Errorf("%s: path %q is reserved for the operations endpoints", v("PATHS"), p)
+			fail(fmt.Errorf("%s: path %q is reserved for the operations endpoints", v("PATHS"), p))
 		case seen[p]:
-			return fmt.Errorf("%s: path %q is listed twice", v("PATHS"), p)
+			fail(fmt.Errorf("%s: path %q is listed twice", v("PATHS"), p))
 		}
 		seen[p] = true
 	}
 
 	switch {
 	case c.InsecureNoTls && (c.TlsCert != "" || c.TlsKey != ""):
-		return fmt.Errorf("%s is set together with %s/%s: choose TLS or plain HTTP", v("INSECURE_NO_TLS"), v("TLS_CERT"), v("TLS_KEY"))
+		fail(fmt.Errorf("%s is set together with %s/%s: choose TLS or plain HTTP", v("INSECURE_NO_TLS"), v("TLS_CERT"), v("TLS_KEY")))
 	case !c.InsecureNoTls && (c.TlsCert == "" || c.TlsKey == ""):
-		return fmt.Errorf("%s and %s are required (PEM files), or set %s=true to serve plain HTTP behind a TLS proxy", v("TLS_CERT"), v("TLS_KEY"), v("INSECURE_NO_TLS"))
+		fail(fmt.Errorf("%s and %s are required (PEM files), or set %s=true to serve plain HTTP behind a TLS proxy", v("TLS_CERT"), v("TLS_KEY"), v("INSECURE_NO_TLS")))
 	case c.InsecureNoTls && c.TlsClientCa != "":
-		return fmt.Errorf("%s needs TLS: unset %s", v("TLS_CLIENT_CA"), v("INSECURE_NO_TLS"))
+		fail(fmt.Errorf("%s needs TLS: unset %s", v("TLS_CLIENT_CA"), v("INSECURE_NO_TLS")))
 	}
 	for _, f := range []struct{ name, path string }{{"TLS_CERT", c.TlsCert}, {"TLS_KEY", c.TlsKey}, {"TLS_CLIENT_CA", c.TlsClientCa}} {
 		if f.path == "" {
 			continue
 		}
 		if _, err := os.Stat(f.path); err != nil {
-			return fmt.Errorf("%s: %w", v(f.name), err)
+			fail(fmt.Errorf("%s: %w", v(f.name), err))
 		}
 	}
 
 	if _, err := c.hmacSecrets(); err != nil {
-		return fmt.Errorf("%s: %w", v("HMAC_SECRETS"), err)
+		fail(fmt.Errorf("%s: %w", v("HMAC_SECRETS"), err))
 	}
 	if _, err := c.tokens(); err != nil {
-		return fmt.Errorf("%s: %w", v("TOKENS"), err)
+		fail(fmt.Errorf("%s: %w", v("TOKENS"), err))
 	}
 	if _, err := c.basicAuth(); err != nil {
-		return fmt.Errorf("%s: %w", v("BASIC_AUTH"), err)
+		fail(fmt.Errorf("%s: %w", v("BASIC_AUTH"), err))
 	}
 	if c.TokenParam == "" {
 		c.TokenParam = "token"
 	}
 	if c.Tokens != "" && strings.ContainsAny(c.TokenParam, "&=#? ") {
-		return fmt.Errorf("%s: %q is not a plain query parameter name", v("TOKEN_PARAM"), c.TokenParam)
+		fail(fmt.Errorf("%s: %q is not a plain query parameter name", v("TOKEN_PARAM"), c.TokenParam))
 	}
 	if !c.authConfigured() && !c.InsecureNoAuth {
-		return fmt.Errorf("no webhook authentication: set %s (recommended), %s, %s or %s, or %s=true for tests",
-			v("HMAC_SECRETS"), v("TOKENS"), v("BASIC_AUTH"), v("TLS_CLIENT_CA"), v("INSECURE_NO_AUTH"))
+		fail(fmt.Errorf("no webhook authentication: set %s_FILE to the secret of the Jira webhook (recommended), or %s, %s or %s, or %s=true for tests",
+			v("HMAC_SECRETS"), v("TOKENS"), v("BASIC_AUTH"), v("TLS_CLIENT_CA"), v("INSECURE_NO_AUTH")))
 	}
 	if c.authConfigured() && c.InsecureNoAuth {
-		return fmt.Errorf("%s=true contradicts the authentication configured: unset it", v("INSECURE_NO_AUTH"))
+		fail(fmt.Errorf("%s=true contradicts the authentication configured: unset it", v("INSECURE_NO_AUTH")))
 	}
 
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
 	if c.MaxBodyBytes < 0 || c.MaxBodyBytes > events.MaxWebhookBody {
-		return fmt.Errorf("%s: %d is outside 1..%d bytes", v("MAX_BODY_BYTES"), c.MaxBodyBytes, events.MaxWebhookBody)
+		fail(fmt.Errorf("%s: %d is outside 1..%d bytes", v("MAX_BODY_BYTES"), c.MaxBodyBytes, events.MaxWebhookBody))
 	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = 32 << 10
@@ -171,25 +172,25 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	for _, d := range durations {
 		if *d.d < 0 {
-			return fmt.Errorf("%s: %s must not be negative", v(d.name), *d.d)
+			fail(fmt.Errorf("%s: %s must not be negative", v(d.name), *d.d))
 		}
-		if *d.d == 0 {
+		if *d.d <= 0 {
 			*d.d = d.def
 		}
 	}
 	if c.WriteTimeout <= c.PublishTimeout {
-		return fmt.Errorf("%s (%s) must exceed %s (%s), or a slow ack cuts the 503 answer off", v("WRITE_TIMEOUT"), c.WriteTimeout, v("PUBLISH_TIMEOUT"), c.PublishTimeout)
+		fail(fmt.Errorf("%s (%s) must exceed %s (%s), or a slow ack cuts the 503 answer off", v("WRITE_TIMEOUT"), c.WriteTimeout, v("PUBLISH_TIMEOUT"), c.PublishTimeout))
 	}
 	if c.MaxConcurrent <= 0 {
 		c.MaxConcurrent = 512
 	}
 	if c.RateLimit < 0 {
-		return fmt.Errorf("%s: %v must not be negative", v("RATE_LIMIT"), c.RateLimit)
+		fail(fmt.Errorf("%s: %v must not be negative", v("RATE_LIMIT"), c.RateLimit))
 	}
 	if c.RateBurst <= 0 {
 		c.RateBurst = 50
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func isOpsPath(p string) bool {
@@ -259,4 +260,14 @@ func (c *Config) basicAuth() ([][2]string, error) {
 		return nil, errors.New("holds no user:password pair")
 	}
 	return out, nil
+}
+
+// RequiredSettings are the settings a user must provide, with placeholders,
+// for the top of `configure`.
+func RequiredSettings() []config.Hint {
+	return []config.Hint{
+		{Name: EnvPrefix + "_HMAC_SECRETS_FILE", Placeholder: "/etc/accessbridge/webhook-secret", Note: "File holding the secret set on the Jira webhook (Jira signs each delivery with it); or use TOKENS, BASIC_AUTH or TLS_CLIENT_CA."},
+		{Name: EnvPrefix + "_TLS_CERT", Placeholder: "/etc/accessbridge/tls.crt", Note: "Certificate Jira sees (not self-signed); behind a TLS proxy set " + EnvPrefix + "_INSECURE_NO_TLS=true instead of TLS_CERT and TLS_KEY."},
+		{Name: EnvPrefix + "_TLS_KEY", Placeholder: "/etc/accessbridge/tls.key", Note: "Private key of TLS_CERT."},
+	}
 }

@@ -37,9 +37,9 @@ const (
 	basicPass   = "basic-pass-6a2f8e4c1b9d"
 )
 
-// samplesDir holds the real Jira payloads (../shared/jira-webhooks beside
-// the repository).
-const samplesDir = "../../../shared/jira-webhooks"
+// samplesDir holds the real Jira payloads (testdata/jira-webhooks at the
+// repository root).
+const samplesDir = "../../testdata/jira-webhooks"
 
 // harness is one ingress served on 127.0.0.1 over real HTTP, publishing to
 // a real embedded NATS server.
@@ -226,7 +226,7 @@ func loadSamples(t testing.TB) []sample {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(samplesDir, "*.json"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no Jira webhook samples in %s (the shared/jira-webhooks folder beside the repository): %v", samplesDir, err)
+		t.Fatalf("no Jira webhook samples in %s (testdata/jira-webhooks at the repository root): %v", samplesDir, err)
 	}
 	sort.Strings(files)
 	var out []sample

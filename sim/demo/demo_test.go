@@ -74,7 +74,7 @@ func TestDemoScenarioAndBoard(t *testing.T) {
 	bin := buildAccessBridge(t)
 	dir := t.TempDir()
 	ingress, opsAddr := freeAddr(t), freeAddr(t)
-	stack, err := demo.Start(demo.Options{Dir: dir, IngressURL: "http://" + ingress + "/webhook"})
+	stack, err := demo.Start(demo.Options{Dir: dir, IngressURL: "http://" + ingress + "/webhook", Mattermost: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +129,8 @@ func TestDemoScenarioAndBoard(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scenario: %v", err)
 	}
-	if len(steps) != 8 {
-		t.Fatalf("%d steps, want 8", len(steps))
+	if len(steps) != 10 {
+		t.Fatalf("%d steps, want 10 (8, and 2 for Mattermost)", len(steps))
 	}
 
 	// Where each demo issue must be on the board.
@@ -178,4 +178,19 @@ func TestDemoScenarioAndBoard(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("board screenshot: %s", shot)
+
+	// The Mattermost page shows the four requests, updated.
+	var mmText string
+	if err := chromedp.Run(ctx, chromedp.Navigate(stack.Mattermost.URL()+"/"), chromedp.WaitVisible(`.post`, chromedp.ByQuery),
+		chromedp.Text(`main`, &mmText, chromedp.ByQuery), chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Fatalf("Mattermost page in the browser: %v", err)
+	}
+	if strings.Count(mmText, "APPROVED") < 4 || !strings.Contains(mmText, "DENIED") || !strings.Contains(mmText, "EXPIRED") || strings.Contains(mmText, "PENDING") {
+		t.Fatalf("Mattermost page:\n%s", mmText)
+	}
+	shot = filepath.Join(artifactsDir(t), "demo-mattermost.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Mattermost screenshot: %s", shot)
 }

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/accessbridge/accessbridge/sim/jira v0.0.0
+	github.com/accessbridge/accessbridge/sim/mattermost v0.0.0
 	github.com/accessbridge/accessbridge/sim/teleport v0.0.0
 	github.com/chromedp/chromedp v0.14.2
 	github.com/gravitational/teleport/api v0.0.0-20250128104452-ecabf6b767ac
@@ -43,6 +44,7 @@ require (
 
 replace (
 	github.com/accessbridge/accessbridge/sim/jira => ../jira
+	github.com/accessbridge/accessbridge/sim/mattermost => ../mattermost
 	github.com/accessbridge/accessbridge/sim/teleport => ../teleport
 	google.golang.org/genproto => google.golang.org/genproto v0.0.0-20250102185135-69823020774d
 )

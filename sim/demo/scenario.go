@@ -9,6 +9,7 @@ import (
 	"time"
 
 	jirasim "github.com/accessbridge/accessbridge/sim/jira"
+	mmsim "github.com/accessbridge/accessbridge/sim/mattermost"
 	teleportsim "github.com/accessbridge/accessbridge/sim/teleport"
 	"github.com/gravitational/teleport/api/types"
 )
@@ -134,6 +135,43 @@ func (sc *Scenario) Run(ctx context.Context) ([]Step, error) {
 		})
 	}
 
+	// Mattermost (when the stack runs its emulator): the bridge's request
+	// posts of a request, by channel.
+	mmPosts := func(id string) map[string][]mmsim.Post {
+		out := map[string][]mmsim.Post{}
+		for _, p := range sc.Stack.Mattermost.AllPosts() {
+			if p.RootID == "" && p.Props["teleport_request_id"] == id {
+				out[p.ChannelID] = append(out[p.ChannelID], p)
+			}
+		}
+		return out
+	}
+	mmWait := func(id, status string) error {
+		mm := sc.Stack.Mattermost
+		channels := []string{mm.ChannelID("myteam", "town-square"), mm.DirectChannelID(mm.Bot().Email, MattermostReviewer)}
+		return wait(fmt.Sprintf("the Mattermost posts of %s to show %s", id, status), func() (bool, error) {
+			ps := mmPosts(id)
+			for _, ch := range channels {
+				if len(ps[ch]) > 1 {
+					return false, fmt.Errorf("%d posts of %s in one channel", len(ps[ch]), id)
+				}
+				if len(ps[ch]) == 0 || !strings.Contains(ps[ch][0].Message, status) {
+					return false, fmt.Errorf("no post of %s showing %s in channel %s yet", id, status, ch)
+				}
+			}
+			return len(ps) == len(channels), fmt.Errorf("posts of %s in %d channels", id, len(ps))
+		})
+	}
+	showPost := func(id string) {
+		ps := mmPosts(id)[sc.Stack.Mattermost.ChannelID("myteam", "town-square")]
+		if len(ps) == 0 {
+			return
+		}
+		for _, l := range strings.Split(ps[0].Message, "\n") {
+			fmt.Fprintf(sc.Out, "         | %s\n", l)
+		}
+	}
+
 	fmt.Fprintln(sc.Out, "AccessBridge demo scenario")
 	if err := step("Teleport: myuser requests editor four times (tsh request create)", func() error {
 		reasons := []string{"deploy hotfix INC-101", "read prod logs", "rotate certificates", "one-off migration"}
@@ -167,6 +205,19 @@ func (sc *Scenario) Run(ctx context.Context) ([]Step, error) {
 		return nil
 	}); err != nil {
 		return steps, err
+	}
+	if sc.Stack.Mattermost != nil {
+		if err := step("Mattermost: each request posted to Town Square and to alice by DM", func() error {
+			for _, id := range ids {
+				if err := mmWait(id, "PENDING"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return steps, err
+		}
+		showPost(ids[0])
 	}
 	if err := step(fmt.Sprintf("Jira: a reviewer drags %s to Approved", issues[ids[0]].Key), func() error {
 		if err := jira.Move(issues[ids[0]].Key, "Approved", sc.Reviewer, "Reason: on call for INC-101"); err != nil {
@@ -218,6 +269,19 @@ func (sc *Scenario) Run(ctx context.Context) ([]Step, error) {
 		return nil
 	}); err != nil {
 		return steps, err
+	}
+	if sc.Stack.Mattermost != nil {
+		if err := step("Mattermost: every post updated (approved, denied, approved, expired)", func() error {
+			for i, status := range []string{"APPROVED", "DENIED", "APPROVED", "EXPIRED"} {
+				if err := mmWait(ids[i], status); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return steps, err
+		}
+		showPost(ids[0])
 	}
 	if err := step("Check: one issue per request, no duplicates", func() error {
 		n := 0

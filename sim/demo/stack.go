@@ -15,6 +15,7 @@ import (
 	"time"
 
 	jirasim "github.com/accessbridge/accessbridge/sim/jira"
+	mmsim "github.com/accessbridge/accessbridge/sim/mattermost"
 	teleportsim "github.com/accessbridge/accessbridge/sim/teleport"
 	"github.com/rs/zerolog"
 )
@@ -36,6 +37,10 @@ type Options struct {
 	RequestTTL time.Duration
 	// Logger of the emulators (default silent).
 	Logger zerolog.Logger
+	// Mattermost starts the Mattermost emulator too (on MattermostAddr,
+	// default 127.0.0.1:0) and points the mattermost-bridge at it.
+	Mattermost     bool
+	MattermostAddr string
 }
 
 // Stack is the two emulators and what the product needs to reach them.
@@ -46,7 +51,10 @@ type Stack struct {
 	WebhookSecret string
 	SecretFile    string
 	JiraTokenFile string
-	opts          Options
+	// Mattermost is nil unless Options.Mattermost.
+	Mattermost          *mmsim.Server
+	MattermostTokenFile string
+	opts                Options
 }
 
 // Start starts both emulators.
@@ -99,6 +107,22 @@ func Start(o Options) (*Stack, error) {
 		s.Close()
 		return nil, err
 	}
+	if o.Mattermost {
+		mm, err := mmsim.New(mmsim.Options{Addr: o.MattermostAddr, Logger: o.Logger})
+		if err == nil {
+			err = mm.Start()
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("mattermost emulator: %w", err)
+		}
+		s.Mattermost = mm
+		s.MattermostTokenFile = filepath.Join(o.Dir, "mattermost-token")
+		if err := os.WriteFile(s.MattermostTokenFile, []byte(mmsim.DefaultBotToken+"\n"), 0o600); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -106,6 +130,9 @@ func Start(o Options) (*Stack, error) {
 func (s *Stack) Close() {
 	if s.Jira != nil {
 		s.Jira.Close()
+	}
+	if s.Mattermost != nil {
+		s.Mattermost.Close()
 	}
 	if s.Teleport != nil {
 		_ = s.Teleport.Close()
@@ -121,7 +148,7 @@ func (s *Stack) Env(ingressAddr, dataDir string) []string {
 	if s.Jira.Flavor() == jirasim.FlavorServer {
 		user = bot.Name
 	}
-	return []string{
+	env := []string{
 		"LOG_FORMAT=json",
 		"ACCESSBRIDGE_DATA_DIR=" + dataDir,
 		"ACCESSBRIDGE_NATS_LISTEN=127.0.0.1:0",
@@ -138,7 +165,22 @@ func (s *Stack) Env(ingressAddr, dataDir string) []string {
 		"WEBHOOK_INGRESS_INSECURE_NO_TLS=true",
 		"WEBHOOK_INGRESS_HMAC_SECRETS_FILE=" + s.SecretFile,
 	}
+	if s.Mattermost != nil {
+		env = append(env,
+			"MATTERMOST_BRIDGE_URL="+s.Mattermost.URL(),
+			"MATTERMOST_BRIDGE_TOKEN_FILE="+s.MattermostTokenFile,
+			"MATTERMOST_BRIDGE_RECIPIENTS="+MattermostChannel+","+MattermostReviewer,
+			"MATTERMOST_BRIDGE_HTTP_ADDR=127.0.0.1:0")
+	}
+	return env
 }
+
+// The demo's Mattermost recipients: Town Square by its display name, as the
+// teleport-mattermost guide writes it, and a reviewer by email.
+const (
+	MattermostChannel  = "myteam/Town Square"
+	MattermostReviewer = "alice@example.com"
+)
 
 // EnvFile renders env as an env file (for compose and systemd).
 func EnvFile(env []string) string { return strings.Join(env, "\n") + "\n" }

@@ -20,7 +20,7 @@ import (
 )
 
 // The structs a consumer (the jira-bridge) would decode Jira webhooks with.
-// They decode the six real payloads in ../shared/jira-webhooks and the
+// They decode the six real payloads in testdata/jira-webhooks (repository root) and the
 // emulator's output alike.
 type whUser struct {
 	Self         string `json:"self"`
@@ -90,17 +90,17 @@ type whPayload struct {
 	} `json:"changelog"`
 }
 
-// fixtureDir finds ../shared/jira-webhooks from the module directory
-// (sim/jira): the repository's parent holds shared/.
+// fixtureDir finds testdata/jira-webhooks at the repository root from the
+// module directory (sim/jira).
 func fixtureDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("JIRA_WEBHOOK_FIXTURES")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "jira-webhooks")
+		dir = filepath.Join("..", "..", "testdata", "jira-webhooks")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "01-cloud-issue_updated-status-to-done.json")); err != nil {
 		abs, _ := filepath.Abs(dir)
-		t.Fatalf("real Jira webhook payloads not found in %s (expected the shared docs next to the repository, or set JIRA_WEBHOOK_FIXTURES): %v", abs, err)
+		t.Fatalf("real Jira webhook payloads not found in %s (expected testdata/jira-webhooks at the repository root, or set JIRA_WEBHOOK_FIXTURES): %v", abs, err)
 	}
 	return dir
 }

@@ -271,14 +271,28 @@ func runLayout(o options, layout string, first bool, dir string, lr *LayoutResul
 		var reps []P3Rep
 		for r := range o.reps {
 			var usage []ProcUsage
+			before, varzErr := readVarz(p.natsMonitor)
 			rep := w.p3(o.p3n, 0, 10*time.Minute, func(stop <-chan struct{}) {
 				s := startSampler(sampled, 250*time.Millisecond)
 				<-stop
 				usage = s.Stop()
 			})
+			if after, err := readVarz(p.natsMonitor); err == nil && varzErr == nil && rep.Requests > 0 {
+				rep.NATSInPerRequest = float64(after.InMsgs-before.InMsgs) / float64(rep.Requests)
+				rep.NATSOutPerRequest = float64(after.OutMsgs-before.OutMsgs) / float64(rep.Requests)
+			}
+			cpu := 0.0
+			for _, u := range usage {
+				if _, product := p.pids[u.Process]; product { // not the harness and its emulators
+					cpu += u.CPUSeconds
+				}
+			}
+			if rep.Requests > 0 {
+				rep.CPUMsPerRequest = 1000 * cpu / float64(rep.Requests)
+			}
 			reps = append(reps, rep)
 			lr.P6Burst = append(lr.P6Burst, usage)
-			logf("P3 instant rep %d: %d requests in %.2fs = %.0f req/s (50%% at %.2fs, 99%% at %.2fs, settled %.2fs), missing %d, duplicates %d", r+1, rep.Requests, rep.Seconds, rep.RequestsPerSec, rep.Seconds50, rep.Seconds99, rep.SettledSeconds, rep.Missing, rep.Duplicates)
+			logf("P3 instant rep %d: %d requests in %.2fs = %.0f req/s (50%% at %.2fs, 99%% at %.2fs, settled %.2fs), missing %d, duplicates %d, %.2f ms CPU/request, NATS msgs/request in %.1f out %.1f", r+1, rep.Requests, rep.Seconds, rep.RequestsPerSec, rep.Seconds50, rep.Seconds99, rep.SettledSeconds, rep.Missing, rep.Duplicates, rep.CPUMsPerRequest, rep.NATSInPerRequest, rep.NATSOutPerRequest)
 			for _, u := range usage {
 				logf("P6 burst %-16s cpu %5.1f%%  peak rss %6.1f MiB", u.Process, u.CPUPercent, u.PeakRSSMiB)
 			}

@@ -168,6 +168,19 @@ func markdown(res *Results, jsonName string) string {
 		}
 		p("\n")
 	}
+	p("### NATS traffic and CPU per access request (P3 burst, instant Jira)\n\n| layout | CPU ms per request (product processes) | NATS messages in per request | out per request |\n|---|---|---|---|\n")
+	for _, l := range layouts {
+		r := res.Layouts[l].P3Instant
+		if r == nil || r.CPUMs == nil {
+			continue
+		}
+		in, out := "–", "–"
+		if r.NATSIn != nil {
+			in, out = f1(*r.NATSIn, 1), f1(*r.NATSOut, 1)
+		}
+		p("| %s | %s | %s | %s |\n", l, f1(*r.CPUMs, 2), in, out)
+	}
+	p("\nCPU: utime+stime of the product's processes (all-in-one: one process with its embedded NATS; split: nats-server and the three services) during the burst, divided by the requests. NATS messages: the nats-server's own /varz counters (split layout only; the all-in-one runs the same clients against an embedded server), in_msgs = everything the services sent the server (publishes, JetStream API calls, pull requests, acks), out_msgs = everything it sent them; a round trip is one of each.\n\n")
 	if res.P3LimitedNote() != "" {
 		p("%s\n\n", res.P3LimitedNote())
 	}

@@ -218,6 +218,14 @@ type P3Rep struct {
 	SettledShare    float64 `json:"settled_share_of_limit,omitempty"`
 	TimedOut        bool    `json:"timed_out,omitempty"`
 	ProfileRecorded bool    `json:"profile_recorded,omitempty"`
+	// NATSInPerRequest and NATSOutPerRequest: messages the services sent
+	// to nats-server (and it to them) during the burst, per request, from
+	// the server's /varz (split layout). One round trip is one of each.
+	NATSInPerRequest  float64 `json:"nats_in_msgs_per_request,omitempty"`
+	NATSOutPerRequest float64 `json:"nats_out_msgs_per_request,omitempty"`
+	// CPUMsPerRequest: CPU time of the product's processes during the
+	// burst, per request.
+	CPUMsPerRequest float64 `json:"cpu_ms_per_request,omitempty"`
 }
 
 // P3Result aggregates bursts.
@@ -232,6 +240,9 @@ type P3Result struct {
 	SettledShare   *Agg    `json:"settled_share_of_limit,omitempty"`
 	Lost           int     `json:"lost"`
 	Duplicates     int     `json:"duplicates"`
+	NATSIn         *Agg    `json:"nats_in_msgs_per_request,omitempty"`
+	NATSOut        *Agg    `json:"nats_out_msgs_per_request,omitempty"`
+	CPUMs          *Agg    `json:"cpu_ms_per_request,omitempty"`
 }
 
 func aggP3(cmd string, reps []P3Rep) *P3Result {
@@ -247,6 +258,23 @@ func aggP3(cmd string, reps []P3Rep) *P3Result {
 		r.Duplicates += p.Duplicates
 	}
 	r.RequestsPerSec, r.Seconds, r.SettledSeconds, r.Seconds99 = agg(rps), agg(secs), agg(settled), agg(s99)
+	var in, out, cpu []float64
+	for _, p := range reps {
+		if p.NATSInPerRequest > 0 {
+			in, out = append(in, p.NATSInPerRequest), append(out, p.NATSOutPerRequest)
+		}
+		if p.CPUMsPerRequest > 0 {
+			cpu = append(cpu, p.CPUMsPerRequest)
+		}
+	}
+	if len(in) > 0 {
+		a, b := agg(in), agg(out)
+		r.NATSIn, r.NATSOut = &a, &b
+	}
+	if len(cpu) > 0 {
+		a := agg(cpu)
+		r.CPUMs = &a
+	}
 	if len(share) > 0 {
 		a := agg(share)
 		r.ShareOfLimit = &a

@@ -135,6 +135,10 @@ type product struct {
 	names  []string
 	cmds   []*exec.Cmd
 	pids   map[string]int
+	// natsMonitor is the HTTP monitoring address of the external
+	// nats-server (split layout only): its /varz counts every message the
+	// services send.
+	natsMonitor string
 }
 
 const (
@@ -165,10 +169,16 @@ func startProduct(layout, binDir, natsServer string, w *world, dir string) (*pro
 		if err != nil {
 			return nil, err
 		}
-		host, port, _ := net.SplitHostPort(natsAddr)
-		if err := start("nats-server", natsServer, base, "-js", "-sd", filepath.Join(dir, "nats"), "-a", host, "-p", port); err != nil {
+		monAddr, err := freeAddr()
+		if err != nil {
 			return nil, err
 		}
+		host, port, _ := net.SplitHostPort(natsAddr)
+		_, monPort, _ := net.SplitHostPort(monAddr)
+		if err := start("nats-server", natsServer, base, "-js", "-sd", filepath.Join(dir, "nats"), "-a", host, "-p", port, "-m", monPort); err != nil {
+			return nil, err
+		}
+		p.natsMonitor = monAddr
 		if err := waitTCP(natsAddr, 20*time.Second); err != nil {
 			p.Stop()
 			return nil, fmt.Errorf("nats-server: %w", err)

@@ -120,8 +120,8 @@ func TestMarkdownAndExample(t *testing.T) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
-	ex := config.Example("jira-bridge", vars)
-	if !strings.Contains(ex, "\nJB_JIRA_URL=\n") || !strings.Contains(ex, "#JB_TIMEOUT=5s") {
+	ex := config.Example("jira-bridge", vars, nil, map[string]string{"JB_TIMEOUT": "A note."})
+	if !strings.Contains(ex, "\nJB_JIRA_URL=\n") || !strings.Contains(ex, "# A note.\n#JB_TIMEOUT=5s") {
 		t.Errorf("example:\n%s", ex)
 	}
 }
@@ -131,5 +131,109 @@ func TestRequiredButEmptyNamesTheVariable(t *testing.T) {
 	err := config.Load("JB", &spec{})
 	if err == nil || !strings.Contains(err.Error(), "JB_JIRA_URL is required") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+type numbers struct {
+	Interval time.Duration     `split_words:"true" default:"5m" desc:"How often (0 disables)."`
+	Timeout  time.Duration     `split_words:"true" default:"30s" desc:"Timeout of one call."`
+	Workers  int               `split_words:"true" default:"8" desc:"Workers."`
+	Retries  int               `split_words:"true" default:"5" min:"0" desc:"Retries."`
+	Rate     float64           `split_words:"true" default:"0" desc:"Rate limit."`
+	Enabled  bool              `split_words:"true" default:"true" desc:"On or off."`
+	Routes   map[string]string `split_words:"true" desc:"role:project pairs."`
+	Name     string            `split_words:"true" required:"true" desc:"The name, e.g. alice."`
+	Password config.Secret     `split_words:"true" desc:"A secret."`
+}
+
+// One Load reports every problem, each naming the variable, its value and
+// the fix, in plain words; a bad value leaves the default in place.
+func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
+	t.Setenv("N_INTERVAL", "5")
+	t.Setenv("N_TIMEOUT", "-1s")
+	t.Setenv("N_WORKERS", "0")
+	t.Setenv("N_RETRIES", "ten")
+	t.Setenv("N_RATE", "-2")
+	t.Setenv("N_ENABLED", "yes")
+	t.Setenv("N_ROUTES", "editor=OPS")
+	t.Setenv("N_PASSWORD_FILE", filepath.Join(t.TempDir(), "nope"))
+	var n numbers
+	err := config.Load("N", &n)
+	want := []string{
+		`N_INTERVAL="5": not a duration; write it with a unit, e.g. 5m`,
+		`N_TIMEOUT="-1s": must not be negative (the default is 30s)`,
+		`N_WORKERS="0": must be more than 0 (the default is 8)`,
+		`N_RETRIES="ten": not a whole number; write digits only, e.g. 5`,
+		`N_RATE="-2": must not be negative; use 0`,
+		`N_ENABLED="yes": write true or false`,
+		`N_ROUTES="editor=OPS": entry "editor=OPS" is not key:value`,
+		`N_NAME is required and not set: The name, e.g. alice.`,
+		`N_PASSWORD_FILE=`,
+	}
+	list := config.List(err)
+	if len(list) != len(want) {
+		t.Errorf("got %d problems, want %d: %v", len(list), len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("no problem says %q in:\n%v", w, strings.ReplaceAll(err.Error(), "; ", "\n"))
+		}
+	}
+	if strings.Contains(err.Error(), "envconfig") || strings.Contains(err.Error(), "strconv") || strings.Contains(err.Error(), "time.Duration") {
+		t.Errorf("library jargon in %v", err)
+	}
+	if !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("the missing secret file is not explained: %v", err)
+	}
+	if n.Interval != 5*time.Minute || n.Timeout != 30*time.Second || n.Workers != 8 || n.Retries != 5 || !n.Enabled {
+		t.Errorf("bad values did not fall back to the defaults: %+v", n)
+	}
+}
+
+// Zero is accepted where it means something (the description says what 0
+// does, the default is 0, or min:"0"); an empty number means the default.
+func TestZeroWhereItMeansSomething(t *testing.T) {
+	t.Setenv("N_INTERVAL", "0")
+	t.Setenv("N_RETRIES", "0")
+	t.Setenv("N_RATE", "0")
+	t.Setenv("N_WORKERS", "")
+	t.Setenv("N_NAME", "alice")
+	t.Setenv("N_ROUTES", "editor:OPS,dba:DB")
+	var n numbers
+	if err := config.Load("N", &n); err != nil {
+		t.Fatal(err)
+	}
+	if n.Interval != 0 || n.Retries != 0 || n.Workers != 8 || n.Routes["dba"] != "DB" {
+		t.Fatalf("loaded %+v", n)
+	}
+}
+
+func TestUnknownVariablesAreNamedWithTheClosestSetting(t *testing.T) {
+	known := map[string]bool{"JIRA_BRIDGE_PROJECT": true, "JIRA_BRIDGE_URL": true, "JIRA_BRIDGE_API_TOKEN": true, "JIRA_BRIDGE_API_TOKEN_FILE": true, "NATS_URL": true}
+	env := []string{"JIRA_BRIDGE_PROJCT=OPS", "JIRA_BRIDGE_URL=x", "JIRA_BRIDGE_URL_FILE=/u", "JIRA_BRIDGE_FROBNICATE_EVERYTHING=1", "HOME=/root", "NATS_URLS=x", "TELEPORT_BRIDGE_ADDR=x"}
+	got := config.FindUnknown(env, []string{"JIRA_BRIDGE_", "NATS_"}, known)
+	var lines []string
+	for _, u := range got {
+		lines = append(lines, u.String())
+	}
+	want := []string{
+		"JIRA_BRIDGE_FROBNICATE_EVERYTHING is not a setting; remove it (`configure` lists every setting)",
+		"JIRA_BRIDGE_PROJCT is not a setting (a typo?); did you mean JIRA_BRIDGE_PROJECT?",
+		"JIRA_BRIDGE_URL_FILE is not a setting: only secrets can be read from a file; set JIRA_BRIDGE_URL itself",
+		"NATS_URLS is not a setting (a typo?); did you mean NATS_URL?",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestLevenshtein(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		d    int
+	}{{"", "", 0}, {"abc", "", 3}, {"kitten", "sitting", 3}, {"JIRA_BRIDGE_PROJCT", "JIRA_BRIDGE_PROJECT", 1}, {"flaw", "lawn", 2}} {
+		if got := config.Levenshtein(c.a, c.b); got != c.d {
+			t.Errorf("Levenshtein(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
+		}
 	}
 }

@@ -1,11 +1,13 @@
 // Package ops serves the operations endpoints every AccessBridge service
-// has: /status (200, as teleport-jira answers), /healthz (the process is
+// has: /status (200, as teleport-jira answers; the body names the build),
+// /healthz (the process is
 // alive), /readyz (its dependencies are reachable) and /metrics
 // (Prometheus).
 package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/accessbridge/accessbridge/pkg/service/buildinfo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,12 +37,28 @@ type Server struct {
 	checks map[string]Check
 }
 
-// New returns a server with Go and process collectors registered.
+// New returns a server with Go and process collectors and the
+// accessbridge_build_info gauge registered.
 func New(log zerolog.Logger) *Server {
+	build := buildinfo.Get()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "accessbridge_build_info",
+		Help: "Always 1; the labels name the running build (version from git describe or the module, commit, Go toolchain).",
+	}, []string{"version", "commit", "goversion"})
+	info.WithLabelValues(build.Version, build.Commit, build.GoVersion).Set(1)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), info)
 	s := &Server{Registry: reg, log: log, mux: http.NewServeMux(), checks: map[string]Check{}}
-	s.mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	status, _ := json.Marshal(struct {
+		Status string `json:"status"`
+		buildinfo.Info
+	}{"ok", build})
+	status = append(status, '\n')
+	// 200 as teleport-jira answers; the body says which build answers.
+	s.mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(status)
+	})
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessbridge/accessbridge/pkg/service/buildinfo"
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -48,8 +49,9 @@ func TestEndpoints(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, _ := get("/status"); code != 200 {
-		t.Errorf("/status = %d", code)
+	build := buildinfo.Get()
+	if code, body := get("/status"); code != 200 || !strings.Contains(body, `"status":"ok"`) || !strings.Contains(body, `"version":"`+build.Version+`"`) {
+		t.Errorf("/status = %d %q, want 200 naming version %s", code, body, build.Version)
 	}
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
@@ -61,7 +63,8 @@ func TestEndpoints(t *testing.T) {
 	if code, _ := get("/readyz"); code != 200 {
 		t.Errorf("/readyz after recovery = %d", code)
 	}
-	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "accessbridge_test_total 3") || !strings.Contains(body, "go_goroutines") {
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "accessbridge_test_total 3") || !strings.Contains(body, "go_goroutines") ||
+		!strings.Contains(body, `accessbridge_build_info{commit="`+build.Commit+`",goversion="`+build.GoVersion+`",version="`+build.Version+`"} 1`) {
 		t.Errorf("/metrics = %d\n%s", code, body)
 	}
 	cancel()

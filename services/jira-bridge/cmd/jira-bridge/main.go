@@ -36,7 +36,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		Version:   version,
 		NATSTitle: "NATS: this identity publishes on jira.issues.> and jira.decisions.>, consumes teleport.requests.>, teleport.decisions.> and jira.webhooks.>, and owns the request-issues bucket",
 		Sections: []app.Section{
-			{Prefix: jirabridge.EnvPrefix, Title: "jira-bridge: the service that holds the Jira credentials", Spec: &cfg},
+			{Prefix: jirabridge.EnvPrefix, Title: "jira-bridge: the service that holds the Jira credentials", Spec: &cfg, Required: jirabridge.RequiredSettings()},
 		},
 		Check:      cfg.CheckAndSetDefaults,
 		OpsAddr:    func() string { return cfg.HTTPAddr },

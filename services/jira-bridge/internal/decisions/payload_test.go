@@ -6,14 +6,15 @@ import (
 	"testing"
 )
 
-// corpus is the directory of real Jira webhook payloads shared by the team.
-const corpus = "../../../../../shared/jira-webhooks"
+// corpus is the directory of real Jira webhook payloads (testdata/jira-webhooks
+// at the repository root; its README gives their provenance).
+const corpus = "../../../../testdata/jira-webhooks"
 
 func readPayload(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(corpus, name))
 	if err != nil {
-		t.Fatalf("the real Jira payloads are missing: %v (expected ../shared/jira-webhooks next to the repository, i.e. %s relative to the jira-bridge module)", err, "../../../shared/jira-webhooks")
+		t.Fatalf("the real Jira payloads are missing: %v (expected testdata/jira-webhooks at the repository root)", err)
 	}
 	return b
 }

@@ -37,7 +37,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		Version:   version,
 		NATSTitle: "NATS: this identity publishes on teleport.requests.> and teleport.decisions.>, consumes jira.decisions.> and reads the request-issues bucket",
 		Sections: []app.Section{
-			{Prefix: teleportbridge.EnvPrefix, Title: "teleport-bridge: the service that holds the Teleport identity", Spec: &cfg},
+			{Prefix: teleportbridge.EnvPrefix, Title: "teleport-bridge: the service that holds the Teleport identity", Spec: &cfg, Required: teleportbridge.RequiredSettings()},
 		},
 		Check:      cfg.CheckAndSetDefaults,
 		OpsAddr:    func() string { return cfg.HTTPAddr },

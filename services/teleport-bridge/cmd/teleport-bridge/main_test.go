@@ -30,11 +30,11 @@ func TestBadConfigExitsWithOneLineNamingTheSetting(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"missing address", map[string]string{}, "TELEPORT_BRIDGE_ADDR: missing"},
+		{"missing address", map[string]string{"TELEPORT_BRIDGE_IDENTITY_FILE": id}, "TELEPORT_BRIDGE_ADDR: missing"},
 		{"unreadable identity", map[string]string{"TELEPORT_BRIDGE_ADDR": "auth:3025", "TELEPORT_BRIDGE_IDENTITY_FILE": filepath.Join(dir, "missing")}, "TELEPORT_BRIDGE_IDENTITY_FILE: cannot read it"},
 		{"bad mode", map[string]string{"TELEPORT_BRIDGE_ADDR": "auth:3025", "TELEPORT_BRIDGE_IDENTITY_FILE": id, "TELEPORT_BRIDGE_DECISION_MODE": "vote"}, "TELEPORT_BRIDGE_DECISION_MODE"},
 		{"bad mapping file", map[string]string{"TELEPORT_BRIDGE_ADDR": "auth:3025", "TELEPORT_BRIDGE_IDENTITY_FILE": id, "TELEPORT_BRIDGE_REVIEWER_MAP_FILE": badMap}, "TELEPORT_BRIDGE_REVIEWER_MAP_FILE"},
-		{"bad duration", map[string]string{"TELEPORT_BRIDGE_LINK_WAIT": "soon"}, "TELEPORT_BRIDGE_LINK_WAIT"},
+		{"bad duration", map[string]string{"TELEPORT_BRIDGE_ADDR": "auth:3025", "TELEPORT_BRIDGE_IDENTITY_FILE": id, "TELEPORT_BRIDGE_LINK_WAIT": "soon"}, "TELEPORT_BRIDGE_LINK_WAIT"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,7 +61,7 @@ func TestConfigureAndVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("configure: exit %d", code)
 	}
-	for _, want := range []string{"#LOG_LEVEL=info", "#NATS_URL=", "TELEPORT_BRIDGE_ADDR=", "#TELEPORT_BRIDGE_DECISION_MODE=state", "#TELEPORT_BRIDGE_HTTP_ADDR=:8091", "#TELEPORT_BRIDGE_IDENTITY_FILE="} {
+	for _, want := range []string{"#LOG_LEVEL=info", "#NATS_URL=", "TELEPORT_BRIDGE_ADDR=", "#TELEPORT_BRIDGE_DECISION_MODE=state", "#TELEPORT_BRIDGE_HTTP_ADDR=:8091", "\nTELEPORT_BRIDGE_IDENTITY_FILE=/var/lib/accessbridge/identity\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("configure output lacks %q", want)
 		}

@@ -32,16 +32,10 @@ type Links interface {
 	Lookup(ctx context.Context, requestID string) (issue events.IssueRef, ok bool, err error)
 }
 
-// Publisher publishes one event; a duplicate id is stored once.
-type Publisher interface {
-	Publish(ctx context.Context, p events.Payload) error
-}
-
 // Config of a Decider.
 type Config struct {
-	Client    teleport.Client
-	Links     Links
-	Publisher Publisher
+	Client teleport.Client
+	Links  Links
 	// Mode is events.ModeState or events.ModeReview.
 	Mode      string
 	Reviewers Reviewers
@@ -68,21 +62,36 @@ func New(cfg Config) *Decider {
 	return &Decider{cfg: cfg}
 }
 
-// Handle is the bus handler for jira.decisions.>.
-func (d *Decider) Handle(ctx context.Context, dl bus.Delivery) error {
+// ErrNotDecision is a message on the decisions subject that is not a
+// decision: it can never be applied.
+var ErrNotDecision = errors.New("not a decision")
+
+// ErrRefused wraps what Teleport refused for a reason the next attempt
+// will meet again (bad parameter, access denied).
+var ErrRefused = errors.New("refused by teleport")
+
+// WaitError asks for the next attempt no sooner than After.
+type WaitError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *WaitError) Error() string { return e.Err.Error() }
+func (e *WaitError) Unwrap() error { return e.Err }
+
+// Handle is the bus handler for jira.decisions.>: it applies the decision
+// and returns its outcome, which the bus publishes before the ack.
+func (d *Decider) Handle(ctx context.Context, dl bus.Delivery) ([]events.Payload, error) {
 	dec, ok := dl.Event.Payload.(*events.Decision)
 	if !ok {
-		return bus.Permanent(fmt.Errorf("%s on %s is not a decision", dl.Event.Type, dl.Subject))
+		return nil, fmt.Errorf("%s on %s: %w", dl.Event.Type, dl.Subject, ErrNotDecision)
 	}
 	log := d.cfg.Log.With().Str("subject", dl.Subject).Uint64("stream_seq", dl.Seq).Uint64("delivery", dl.Delivered).
 		Str("event_id", dl.Event.ID).Str("request_id", dec.RequestID).Str("issue_key", dec.IssueKey).
 		Str("verdict", string(dec.Verdict)).Logger()
 	out, err := d.Decide(ctx, *dec, dl.Event.Time, log)
 	if err != nil {
-		return err
-	}
-	if err := d.cfg.Publisher.Publish(ctx, out); err != nil {
-		return bus.Transient(fmt.Errorf("publish %s: %w", out.Kind, err))
+		return nil, err
 	}
 	if d.cfg.Outcome != nil {
 		d.cfg.Outcome(out)
@@ -93,7 +102,7 @@ func (d *Decider) Handle(ctx context.Context, dl bus.Delivery) error {
 	}
 	ev.Str("outcome", string(out.Kind)).Str("applied_as", out.AppliedAs).Str("request_state", string(out.RequestState)).
 		Msg("decision handled")
-	return nil
+	return []events.Payload{out}, nil
 }
 
 // Decide checks and applies one decision and returns its outcome, or an
@@ -109,7 +118,7 @@ func (d *Decider) Decide(ctx context.Context, dec events.Decision, published tim
 
 	link, linked, err := d.cfg.Links.Lookup(ctx, dec.RequestID)
 	if err != nil {
-		return nil, bus.Transient(fmt.Errorf("look up the issue linked to %s: %w", dec.RequestID, err))
+		return nil, fmt.Errorf("look up the issue linked to %s: %w", dec.RequestID, err)
 	}
 	if linked && link.ID != dec.IssueID {
 		securityEvent(log, dec, fmt.Sprintf("issue %s (%s) is not the issue linked to the request (%s, %s)", dec.IssueID, dec.IssueKey, link.ID, link.Key))
@@ -128,8 +137,8 @@ func (d *Decider) Decide(ctx context.Context, dec events.Decision, published tim
 	if !linked {
 		waited := d.cfg.Now().Sub(published)
 		if waited < d.cfg.LinkWait {
-			return nil, bus.RetryAfter(fmt.Errorf("access request %s has no linked issue yet; waiting for the jira-bridge", dec.RequestID),
-				min(2*time.Second, d.cfg.LinkWait-waited))
+			return nil, &WaitError{Err: fmt.Errorf("access request %s has no linked issue yet; waiting for the jira-bridge", dec.RequestID),
+				After: min(2*time.Second, d.cfg.LinkWait-waited)}
 		}
 		securityEvent(log, dec, fmt.Sprintf("no issue linked to the request after %s", d.cfg.LinkWait))
 		return reject(events.RejectForged, state, "no issue is linked to access request %s; issue %s cannot decide it", dec.RequestID, dec.IssueKey), nil
@@ -229,13 +238,10 @@ func (d *Decider) refused(ctx context.Context, dec events.Decision, err error, l
 }
 
 func teleportError(what string, err error) error {
-	if errors.Is(err, context.Canceled) {
-		return bus.Transient(fmt.Errorf("%s: %w", what, err))
+	if errors.Is(err, context.Canceled) || teleport.Retryable(err) {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if teleport.Retryable(err) {
-		return bus.Transient(fmt.Errorf("%s: %w", what, err))
-	}
-	return bus.Permanent(fmt.Errorf("%s: %w", what, err))
+	return fmt.Errorf("%s: %w: %w", what, ErrRefused, err)
 }
 
 func reason(dec events.Decision) string {

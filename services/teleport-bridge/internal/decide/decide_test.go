@@ -2,11 +2,10 @@ package decide_test
 
 import (
 	"context"
-	"sync"
+	"errors"
 	"testing"
 	"time"
 
-	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/decide"
 	"github.com/accessbridge/accessbridge/services/teleport-bridge/internal/teleport"
@@ -19,18 +18,6 @@ type links map[string]events.IssueRef
 func (l links) Lookup(_ context.Context, id string) (events.IssueRef, bool, error) {
 	e, ok := l[id]
 	return e, ok, nil
-}
-
-type outbox struct {
-	mu  sync.Mutex
-	out []events.Payload
-}
-
-func (o *outbox) Publish(_ context.Context, p events.Payload) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.out = append(o.out, p)
-	return nil
 }
 
 func dial(t *testing.T, srv *teleportsim.Server, user string) *teleport.Conn {
@@ -60,7 +47,7 @@ func TestDecideIsIdempotent(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := decide.New(decide.Config{
-				Client: dial(t, srv, user), Publisher: &outbox{}, Mode: mode,
+				Client: dial(t, srv, user), Mode: mode,
 				Links:     links{id: {ID: "1", Key: "TAR-1"}},
 				Reviewers: decide.Reviewers{ByActor: map[string]string{"acct": teleportsim.UserReviewer}},
 			})
@@ -100,7 +87,7 @@ func TestDecideTransientWhenTeleportDown(t *testing.T) {
 	conn := dial(t, srv, teleportsim.UserAccessPlugin)
 	id, _ := srv.CreateRequest(teleportsim.UserRequester, []string{"editor"}, "")
 	d := decide.New(decide.Config{
-		Client: conn, Publisher: &outbox{}, Mode: events.ModeState,
+		Client: conn, Mode: events.ModeState,
 		Links: links{id: {ID: "1", Key: "TAR-1"}},
 	})
 	_ = srv.Close()
@@ -108,7 +95,7 @@ func TestDecideTransientWhenTeleportDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := d.Decide(ctx, dec, time.Now(), zerolog.Nop())
-	if err == nil || bus.KindOf(err) != bus.KindTransient {
-		t.Fatalf("err = %v (kind %v), want transient", err, bus.KindOf(err))
+	if err == nil || errors.Is(err, decide.ErrRefused) || errors.Is(err, decide.ErrNotDecision) {
+		t.Fatalf("err = %v, want an error the next attempt may not meet (Teleport unreachable)", err)
 	}
 }

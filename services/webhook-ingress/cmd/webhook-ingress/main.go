@@ -38,7 +38,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		Version:   version,
 		NATSTitle: "NATS: this identity needs to publish only on jira.webhooks.> (plus $JS.API.> for acks)",
 		Sections: []app.Section{
-			{Prefix: webhookingress.EnvPrefix, Title: "webhook-ingress: the endpoint Jira POSTs webhooks to", Spec: &cfg},
+			{Prefix: webhookingress.EnvPrefix, Title: "webhook-ingress: the endpoint Jira POSTs webhooks to", Spec: &cfg, Required: webhookingress.RequiredSettings()},
 		},
 		Check: cfg.CheckAndSetDefaults,
 		// The operations endpoints are served on the webhook listener.

@@ -24,8 +24,8 @@ import (
 
 const testSecret = "handler-test-secret-0123456789"
 
-// samplesDir: ../shared/jira-webhooks beside the repository.
-const samplesDir = "../../../../../shared/jira-webhooks"
+// samplesDir: testdata/jira-webhooks at the repository root.
+const samplesDir = "../../../../testdata/jira-webhooks"
 
 func samples(tb testing.TB) [][]byte {
 	tb.Helper()
