@@ -7,6 +7,7 @@ require (
 	github.com/accessbridge/accessbridge/sim/demo v0.0.0
 	github.com/accessbridge/accessbridge/sim/jira v0.0.0
 	github.com/accessbridge/accessbridge/sim/teleport v0.0.0
+	github.com/gravitational/teleport/api v0.0.0-20250128104452-ecabf6b767ac
 	github.com/nats-io/nats.go v1.55.0
 )
 
@@ -16,7 +17,6 @@ require (
 	github.com/go-piv/piv-go v1.11.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/gravitational/teleport/api v0.0.0-20250128104452-ecabf6b767ac // indirect
 	github.com/gravitational/trace v1.4.0 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/klauspost/compress v1.20.0 // indirect

@@ -224,7 +224,9 @@ func (c *Consumer) process(ctx, work context.Context, msg jetstream.Msg) bool {
 		c.deadLetter(work, msg, meta, fmt.Errorf("gave up after %d deliveries", meta.NumDelivered), log)
 		return true
 	}
-	ev, err := events.Decode(msg.Data())
+	// Either form: an enveloped event, or the message form (a webhook's
+	// raw body with its attributes in Ce-* headers).
+	ev, err := events.DecodeMessage(events.Header(msg.Headers()), msg.Data())
 	if err != nil {
 		c.deadLetter(work, msg, meta, fmt.Errorf("undecodable event: %w", err), log)
 		return true

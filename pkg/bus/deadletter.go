@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/accessbridge/accessbridge/pkg/events"
@@ -18,6 +19,13 @@ import (
 func (c *Consumer) deadLetter(work context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error, log zerolog.Logger) {
 	dl := nats.NewMsg(events.DeadLetterSubject(meta.Stream, c.spec.Durable))
 	dl.Data = msg.Data()
+	// An event in the message form (a webhook) has its attributes in its
+	// headers: they go with it, so that the copy can be replayed.
+	for k, v := range msg.Headers() {
+		if strings.HasPrefix(k, "Ce-") || k == events.HeaderContentType {
+			dl.Header[k] = v
+		}
+	}
 	dl.Header.Set(events.HeaderMsgID, fmt.Sprintf("dlq:%s:%d", meta.Stream, meta.Sequence.Stream))
 	dl.Header.Set(HeaderDLQStream, meta.Stream)
 	dl.Header.Set(HeaderDLQConsumer, c.spec.Durable)

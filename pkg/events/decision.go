@@ -39,10 +39,12 @@ type Actor struct {
 	DisplayName string `json:"display_name,omitempty"`
 }
 
-// Identity is the most specific stable name of the actor: the email when
-// Jira shows it, else the account id, else the Server user name or key.
-func (a Actor) Identity() string {
-	for _, s := range []string{a.Email, a.AccountID, a.Name, a.Key} {
+// StableID is the identifier Jira does not let a user change: the account
+// id (Cloud), else the user key (Server/Data Center), else the user name
+// (Data Center; only an administrator can rename). Empty when the webhook
+// named none of them.
+func (a Actor) StableID() string {
+	for _, s := range []string{a.AccountID, a.Key, a.Name} {
 		if s != "" {
 			return s
 		}
@@ -50,9 +52,40 @@ func (a Actor) Identity() string {
 	return ""
 }
 
+// Identity names the actor in delegators, logs and comments: the stable id;
+// the email only for a decision recorded before stable ids were required
+// (the jira-bridge no longer produces one). A user can edit their own
+// email on Data Center, so it is shown beside the id (Display), never
+// trusted as the identity.
+func (a Actor) Identity() string {
+	if id := a.StableID(); id != "" {
+		return id
+	}
+	return a.Email
+}
+
+// Display is the identity with what a reader recognises beside it:
+// "5b10ac8d82e05b22cc7d4ef5 (Alice Doe <alice@example.com>)".
+func (a Actor) Display() string {
+	id := a.Identity()
+	var extra string
+	switch {
+	case a.DisplayName != "" && a.Email != "" && a.Email != id:
+		extra = a.DisplayName + " <" + a.Email + ">"
+	case a.Email != "" && a.Email != id:
+		extra = a.Email
+	case a.DisplayName != "" && a.DisplayName != id:
+		extra = a.DisplayName
+	}
+	if extra == "" || id == "" {
+		return id
+	}
+	return id + " (" + extra + ")"
+}
+
 func (a Actor) validate() error {
 	if a.Identity() == "" {
-		return fmt.Errorf("actor: needs an email, account id, name or key")
+		return fmt.Errorf("actor: needs an account id, key or name")
 	}
 	for f, v := range map[string]string{"account_id": a.AccountID, "key": a.Key, "name": a.Name, "email": a.Email, "display_name": a.DisplayName} {
 		if err := checkLen("actor."+f, v, MaxNameLen); err != nil {
@@ -74,14 +107,21 @@ type Decision struct {
 	ChangelogID string             `json:"changelog_id"`
 	Verdict     Verdict            `json:"verdict"`
 	// Status and FromStatus are the Jira status names of the move.
-	Status     string    `json:"status"`
-	FromStatus string    `json:"from_status,omitempty"`
-	Actor      Actor     `json:"actor"`
-	Reason     string    `json:"reason,omitempty"`
-	DecidedAt  time.Time `json:"decided_at"`
+	Status     string `json:"status"`
+	FromStatus string `json:"from_status,omitempty"`
+	Actor      Actor  `json:"actor"`
+	Reason     string `json:"reason,omitempty"`
+	// DecidedAt is when AccessBridge received the move (the webhook's
+	// receive time, or when the reconciler or an API read found it).
+	DecidedAt time.Time `json:"decided_at"`
+	// JiraTimestamp is the time the webhook body claims, unchecked: kept
+	// for the record, never used as the decision time.
+	JiraTimestamp time.Time `json:"jira_timestamp,omitzero"`
 	// Verification says how the move was confirmed (signed webhook, API read
 	// or reconciler).
 	Verification string `json:"verification"`
+	// SourceIP is the address the webhook came from, as the ingress saw it.
+	SourceIP string `json:"source_ip,omitempty"`
 }
 
 // NewDecision returns a decision; fill the optional fields before New.
@@ -144,6 +184,9 @@ func (d *Decision) Validate() error {
 		return err
 	}
 	if err := checkLen("reason", d.Reason, MaxReasonLen); err != nil {
+		return err
+	}
+	if err := checkLen("source_ip", d.SourceIP, MaxNameLen); err != nil {
 		return err
 	}
 	if d.DecidedAt.IsZero() {

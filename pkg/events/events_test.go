@@ -326,14 +326,3 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
-
-func TestRequestIssueRoundTrip(t *testing.T) {
-	r := events.RequestIssue{RequestID: "r1", Phase: events.PhaseLinked, IssueID: "10001", IssueKey: "TAR-1", Applied: []string{"review:1"}}
-	got, err := events.DecodeRequestIssue(r.Encode())
-	if err != nil || !got.Linked() || !got.HasApplied("review:1") || got.HasApplied("expired") {
-		t.Fatalf("round trip: %+v %v", got, err)
-	}
-	if _, err := events.DecodeRequestIssue([]byte(`{"phase":"lost"}`)); err == nil {
-		t.Fatal("accepted an unknown phase")
-	}
-}

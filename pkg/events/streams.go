@@ -7,9 +7,6 @@ const (
 	StreamTeleport   = "TELEPORT"
 	StreamJira       = "JIRA"
 	StreamDeadLetter = "DEADLETTER"
-
-	// BucketRequestIssues is the jira-bridge projection: request id → issue.
-	BucketRequestIssues = "request-issues"
 )
 
 // Defaults for every stream (DESIGN.md §3).

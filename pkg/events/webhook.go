@@ -39,6 +39,13 @@ type Webhook struct {
 	Auth       []string        `json:"auth"`
 	BodySHA256 string          `json:"body_sha256"`
 	Body       json.RawMessage `json:"body"`
+	// SourceIP is the client address the ingress saw (after a trusted
+	// proxy's header), for security events.
+	SourceIP string `json:"source_ip,omitempty"`
+	// Raw is true when Body is the delivery's bytes exactly as received
+	// (the message form, see WebhookMessage), false when it is the
+	// canonical JSON an enveloped event carries.
+	Raw bool `json:"-"`
 }
 
 // NewWebhook builds the event of a delivery; body must be the JSON received.
@@ -57,6 +64,18 @@ func NewWebhook(issueID, issueKey, event, identifier string, receivedAt time.Tim
 	}
 }
 
+// NewRawWebhook is NewWebhook for the message form: body is kept as
+// received, not re-encoded, and BodySHA256 is its hash. The caller has
+// checked that it is a webhook (ParseJiraWebhook).
+func NewRawWebhook(issueID, issueKey, event, identifier string, receivedAt time.Time, signed bool, auth []string, body []byte) *Webhook {
+	sum := sha256.Sum256(body)
+	return &Webhook{
+		IssueID: issueID, IssueKey: issueKey, Event: event, Identifier: identifier,
+		ReceivedAt: receivedAt.UTC(), Signed: signed, Auth: auth,
+		BodySHA256: hex.EncodeToString(sum[:]), Body: json.RawMessage(body), Raw: true,
+	}
+}
+
 // EventType implements Payload.
 func (w *Webhook) EventType() Type { return WebhookReceived }
 
@@ -72,8 +91,35 @@ func (w *Webhook) DedupID() string {
 	return "webhook:sha256:" + w.BodySHA256
 }
 
-// Validate implements Payload.
+// Validate implements Payload. The body of a raw webhook is checked by its
+// hash only: whoever reads it parses it (ParseJiraWebhook), which checks it
+// is JSON in the same pass.
 func (w *Webhook) Validate() error {
+	if err := w.validateMeta(); err != nil {
+		return err
+	}
+	if len(w.Body) == 0 {
+		return fmt.Errorf("body: must not be empty")
+	}
+	if len(w.Body) > MaxWebhookBody {
+		return fmt.Errorf("body: %d bytes, over %d", len(w.Body), MaxWebhookBody)
+	}
+	hashed := []byte(w.Body)
+	if !w.Raw {
+		canonical, err := canonicalJSON(w.Body) // also checks that it is JSON
+		if err != nil {
+			return fmt.Errorf("body: is not JSON: %w", err)
+		}
+		hashed = canonical
+	}
+	sum := sha256.Sum256(hashed)
+	if hex.EncodeToString(sum[:]) != w.BodySHA256 {
+		return fmt.Errorf("body_sha256: does not match the body")
+	}
+	return nil
+}
+
+func (w *Webhook) validateMeta() error {
 	if err := token("issue_id", w.IssueID); err != nil {
 		return err
 	}
@@ -95,19 +141,13 @@ func (w *Webhook) Validate() error {
 	if len(w.Auth) == 0 {
 		return fmt.Errorf("auth: must name how the delivery was authenticated (or %q)", AuthNone)
 	}
-	if len(w.Body) == 0 {
-		return fmt.Errorf("body: must not be empty")
+	for _, a := range w.Auth {
+		if err := required("auth", a, MaxNameLen); err != nil {
+			return err
+		}
 	}
-	if len(w.Body) > MaxWebhookBody {
-		return fmt.Errorf("body: %d bytes, over %d", len(w.Body), MaxWebhookBody)
-	}
-	canonical, err := canonicalJSON(w.Body) // also checks that it is JSON
-	if err != nil {
-		return fmt.Errorf("body: is not JSON: %w", err)
-	}
-	sum := sha256.Sum256(canonical)
-	if hex.EncodeToString(sum[:]) != w.BodySHA256 {
-		return fmt.Errorf("body_sha256: does not match the body")
+	if err := checkLen("source_ip", w.SourceIP, MaxNameLen); err != nil {
+		return err
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 func TestWorkCompletesOnceUnder429And5xx(t *testing.T) {
 	e := newEnv(t, jirasim.Options{Seed: 11})
 	e.start(e.config(), "bridge")
-	if err := e.jira.SetFaults(jirasim.Faults{ErrorRate: 0.3, RateLimit: 25, RetryAfter: time.Second}); err != nil {
+	if err := e.jira.SetFaults(jirasim.Faults{ErrorRate: 0.3, RateLimit: 10, RetryAfter: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	var reqs []events.AccessRequest
@@ -116,7 +116,7 @@ func TestMissingTransitionDeadLettersAfterMaxAttempts(t *testing.T) {
 	e.publish(events.NewRequestExpired(r), 1)
 	var dl []string
 	eventually(t, 30*time.Second, "a dead letter", func() bool { dl = e.deadLetters(); return len(dl) > 0 })
-	if len(dl) != 1 || !strings.Contains(dl[0], `no transition to status "Expired"`) || !strings.Contains(dl[0], "JIRA_BRIDGE_STATUS_") ||
+	if len(dl) != 1 || !strings.Contains(dl[0], `to status "Expired"`) || !strings.Contains(dl[0], "JIRA_BRIDGE_STATUS_") ||
 		!strings.Contains(dl[0], fmt.Sprintf("after %d attempts", cfg.MaxAttempts)) {
 		t.Fatalf("dead letters = %v", dl)
 	}

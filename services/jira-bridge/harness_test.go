@@ -13,9 +13,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -25,6 +27,8 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/pkg/service/config"
 	jirabridge "github.com/accessbridge/accessbridge/services/jira-bridge"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/domain"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/projection"
 	jirasim "github.com/accessbridge/accessbridge/sim/jira"
 )
 
@@ -39,6 +43,11 @@ type env struct {
 	bus  *bus.Bus
 	kv   jetstream.KeyValue
 	reg  *prometheus.Registry // of the last service started
+	// logs, when set before start, receives the services' JSON log lines.
+	logs *bustest.LogBuffer
+	// unsigned: the ingress stand-in publishes deliveries as
+	// token-authenticated (not HMAC-signed).
+	unsigned atomic.Bool
 }
 
 func newEnv(t *testing.T, opts jirasim.Options) *env {
@@ -61,7 +70,7 @@ func newEnv(t *testing.T, opts jirasim.Options) *env {
 			t.Fatal(err)
 		}
 	}
-	kv, err := e.bus.EnsureKV(ctx, events.BucketRequestIssues, "", 0)
+	kv, err := e.bus.EnsureKV(ctx, projection.Bucket, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,13 +94,42 @@ func (e *env) receiveWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	if err := e.publishWebhook(body, r.Header.Get("X-Atlassian-Webhook-Identifier"), true); err != nil {
+	if err := e.publishWebhookFrom(body, r.Header.Get("X-Atlassian-Webhook-Identifier"), !e.unsigned.Load(), "127.0.0.1", time.Now()); err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 }
 
 func (e *env) publishWebhook(body []byte, identifier string, signed bool) error {
+	return e.publishWebhookFrom(body, identifier, signed, "", time.Now())
+}
+
+// publishWebhookFrom publishes a delivery as the webhook-ingress does: the
+// body as received, its attributes (the client address, the receive time)
+// in headers.
+func (e *env) publishWebhookFrom(body []byte, identifier string, signed bool, sourceIP string, received time.Time) error {
+	p, err := events.ParseJiraWebhook(body)
+	if err != nil {
+		return err
+	}
+	auth := []string{events.AuthHMAC}
+	if !signed {
+		auth = []string{events.AuthToken}
+	}
+	wh := events.NewRawWebhook(p.Issue.ID, p.Issue.Key, p.Event, identifier, received, signed, auth, body)
+	wh.SourceIP = sourceIP
+	h, data, err := wh.Message("test/ingress", time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = e.bus.JS.PublishMsg(context.Background(), &nats.Msg{Subject: wh.Subject(), Header: nats.Header(h), Data: data})
+	return err
+}
+
+// publishLegacyWebhook publishes a delivery in the enveloped form the
+// ingress used before the message form: what a stream holds when an
+// installation upgrades.
+func (e *env) publishLegacyWebhook(body []byte, identifier string, signed bool) error {
 	var p struct {
 		WebhookEvent string `json:"webhookEvent"`
 		Issue        struct{ ID, Key string }
@@ -149,6 +187,16 @@ func (e *env) start(cfg jirabridge.Config, name string) *jirabridge.Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := e.nats.Connect(e.t, name)
 	log := zerolog.Nop()
+	if e.logs != nil {
+		// The consumers log through the bus's logger, as in the binary.
+		log = zerolog.New(e.logs).With().Str("svc", name).Logger()
+		var err error
+		if b, err = bus.Connect(ctx, e.nats.Config(), name, log); err != nil {
+			cancel()
+			e.t.Fatal(err)
+		}
+		e.t.Cleanup(b.Close)
+	}
 	if os.Getenv("JIRA_BRIDGE_TEST_LOG") != "" {
 		log = zerolog.New(zerolog.NewTestWriter(e.t)).With().Str("svc", name).Logger()
 	}
@@ -196,15 +244,15 @@ func (e *env) publishOutcome(o *events.DecisionOutcome) {
 }
 
 // entry reads the request-issues value.
-func (e *env) entry(requestID string) (events.RequestIssue, bool) {
+func (e *env) entry(requestID string) (projection.Entry, bool) {
 	v, err := e.kv.Get(context.Background(), requestID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return events.RequestIssue{}, false
+		return projection.Entry{}, false
 	}
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r, err := events.DecodeRequestIssue(v.Value())
+	r, err := projection.Decode(v.Value())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -274,7 +322,7 @@ func (e *env) messages(stream, filter string) []events.Event {
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			ev, err := events.Decode(m.Data())
+			ev, err := events.DecodeMessage(events.Header(m.Headers()), m.Data())
 			if err != nil {
 				e.t.Fatalf("decode %s: %v", m.Subject(), err)
 			}
@@ -359,7 +407,8 @@ func request(user string, roles ...string) events.AccessRequest {
 	reqSeq.n++
 	n := reqSeq.n
 	reqSeq.Unlock()
-	created := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
+	// Created now: after the bridge's log began, so no label lookup.
+	created := time.Now().UTC()
 	return events.AccessRequest{
 		ID: fmt.Sprintf("0190c2a4-%04d-7000-8000-00000000%04d", n, n), User: user, Roles: roles,
 		RequestedResources: []events.Resource{{Kind: "node", Cluster: "prod", Name: "db-1", FriendlyName: "database one"}},
@@ -388,4 +437,18 @@ func userByName(t *testing.T, s *jirasim.Server, name string) jirasim.User {
 	}
 	t.Fatalf("no user %s", name)
 	return jirasim.User{}
+}
+
+// claim is what a replica leaves behind when it dies between recording its
+// intent to create the issue and recording the link.
+func claim(requestID, owner string) []byte {
+	e := projection.Entry{RequestID: requestID, Project: "TAR"}
+	e.Intend("", domain.WriteLink, owner, time.Now())
+	return e.Encode()
+}
+
+// creating reports whether the entry holds an unconfirmed create.
+func creating(e projection.Entry) bool {
+	_, ok := e.Intended("", domain.WriteLink)
+	return ok && !e.Linked()
 }

@@ -24,6 +24,8 @@ func TestRequestBecomesOneIssueWithEveryField(t *testing.T) {
 	alice := userByName(t, e.jira, "alice")
 
 	r := request("alice@example.com", "editor", "auditor")
+	r.Created = time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
+	r.Expires = r.Created.Add(4 * time.Hour)
 	e.publish(events.NewRequestCreated(r), 3)
 	is := e.issueOf(r.ID, "Pending")
 
@@ -66,7 +68,7 @@ func TestRequestBecomesOneIssueWithEveryField(t *testing.T) {
 		t.Fatalf("transitions = %+v, want Backlog→Pending once", tr)
 	}
 	ent, _ := e.entry(r.ID)
-	if ent.Phase != events.PhaseLinked || ent.IssueID != is.ID || ent.IssueKey != is.Key || ent.Status != "Pending" {
+	if !ent.Linked() || ent.IssueID != is.ID || ent.IssueKey != is.Key || ent.Status != "Pending" {
 		t.Fatalf("request-issues = %+v", ent)
 	}
 	linked := 0
@@ -140,8 +142,7 @@ func TestCrashBetweenCreateAndLinkCreatesNoDuplicate(t *testing.T) {
 	r := request("bob", "editor")
 	// What a bridge leaves behind when SIGKILLed right after the create
 	// call returned: the claim, and the issue in Jira.
-	claim := events.RequestIssue{RequestID: r.ID, Phase: events.PhaseClaimed, Project: "TAR", ClaimedBy: "dead-replica", ClaimedAt: time.Now()}
-	if _, err := e.kv.Create(context.Background(), r.ID, claim.Encode()); err != nil {
+	if _, err := e.kv.Create(context.Background(), r.ID, claim(r.ID, "dead-replica")); err != nil {
 		t.Fatal(err)
 	}
 	prop, _ := json.Marshal(r.ID)
@@ -367,11 +368,11 @@ func TestReplicaDyingAfterCreateIsTakenOverWithoutDuplicate(t *testing.T) {
 	e.publish(events.NewRequestCreated(r), 1)
 	eventually(t, 10*time.Second, "the claim", func() bool {
 		ent, ok := e.entry(r.ID)
-		return ok && ent.Phase == events.PhaseClaimed
+		return ok && creating(ent)
 	})
 	busA.NC.Close() // the create call is on its way to Jira
 	eventually(t, 10*time.Second, "the orphan issue in Jira", func() bool { return len(e.issuesFor(r.ID)) == 1 })
-	if ent, _ := e.entry(r.ID); ent.Phase != events.PhaseClaimed {
+	if ent, _ := e.entry(r.ID); !creating(ent) {
 		t.Fatalf("entry = %+v, want still claimed (the replica could not record the link)", ent)
 	}
 

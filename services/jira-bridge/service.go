@@ -17,6 +17,7 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/service/ops"
 	"github.com/accessbridge/accessbridge/pkg/service/startup"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/decisions"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/domain"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/issues"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/jira"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/metrics"
@@ -92,11 +93,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			return nil, err
 		}
 	}
-	kv, err := deps.Bus.EnsureKV(ctx, events.BucketRequestIssues, "request id → Jira issue, owned by the jira-bridge", 0)
+	kv, err := deps.Bus.EnsureKV(ctx, projection.Bucket, "request id → Jira issue, owned by the jira-bridge", 0)
 	if err != nil {
 		return nil, err
 	}
-	store := &projection.Store{KV: kv}
+	store := &projection.KV{KV: kv}
 	// The bucket is a projection of the JIRA stream: rebuild it when it was
 	// lost (or when asked), so that nothing the bridge did is done again.
 	empty, err := store.Empty(ctx)
@@ -105,37 +106,42 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	if empty || cfg.RebuildProjection {
 		start := time.Now()
-		read, written, err := store.Rebuild(ctx, deps.Bus.JS)
+		read, written, err := projection.Rebuild(ctx, deps.Bus.JS, store)
 		if err != nil {
 			return nil, err
 		}
 		log.Info().Int("events", read).Int("entries", written).Dur("took", time.Since(start)).Bool("bucket_was_empty", empty).
 			Msg("request-issues projection rebuilt from the JIRA stream")
 	}
-	pub := publisher{deps.Bus}
-	statuses := issues.Statuses{Pending: cfg.StatusPending, Approved: cfg.StatusApproved, Denied: cfg.StatusDenied, Expired: cfg.StatusExpired, Promoted: cfg.StatusPromoted}
+	logStart, err := logBegan(ctx, deps.Bus)
+	if err != nil {
+		return nil, err
+	}
+	statuses := domain.Statuses{Pending: cfg.StatusPending, Approved: cfg.StatusApproved, Denied: cfg.StatusDenied, Expired: cfg.StatusExpired, Promoted: cfg.StatusPromoted}
+	labels := domain.Labels{Prefix: cfg.LabelPrefix}
 	s := &Service{cfg: cfg, log: log, jira: jc}
+	w := &issues.Writer{Jira: jc, Store: store, Metrics: m, Owner: instanceID(), IssueType: cfg.IssueType, Bot: facts.bot}
 	s.linker = issues.New(issues.Config{
-		Source: Source, DefaultProject: cfg.Project, ProjectByRole: cfg.ProjectMap, IssueType: cfg.IssueType,
-		Statuses: statuses, LabelPrefix: cfg.LabelPrefix, ExtraLabels: cfg.Labels, RequestIDField: facts.requestIDField,
-		SetReporter: cfg.SetReporter, Bot: facts.bot, Owner: instanceID(), ClaimTTL: cfg.AckWait,
-	}, jc, store, pub, m)
+		DefaultProject: cfg.Project, ProjectByRole: cfg.ProjectMap, IssueType: cfg.IssueType,
+		Statuses: statuses, Labels: labels, ExtraLabels: cfg.Labels, RequestIDField: facts.requestIDField,
+		SetReporter: cfg.SetReporter, ClaimTTL: cfg.AckWait, LogStart: logStart,
+	}, w)
 	s.decider = decisions.New(decisions.Config{
-		Source: Source, Statuses: statuses, LabelPrefix: cfg.LabelPrefix, RequestIDField: facts.requestIDField,
+		Statuses: statuses, Labels: labels, RequestIDField: facts.requestIDField,
 		Bot: facts.bot, ConfirmWindow: cfg.ConfirmWindow, ConfirmRetry: confirmRetry(cfg),
-	}, jc, store, pub, m)
+	}, jc, w)
 	s.reconciler = reconcile.New(reconcile.Config{
-		Projects: cfg.Projects(), LabelPrefix: cfg.LabelPrefix, Statuses: statuses,
+		Source: Source, Projects: cfg.Projects(), Labels: labels, Statuses: statuses,
 		Interval: cfg.ReconcileInterval, Window: cfg.ReconcileWindow, Bot: facts.bot,
-	}, jc, store, s.decider, log)
+	}, jc, store, s.decider, publisher{deps.Bus}, log)
 
 	spec := func(stream, durable, filter string) bus.ConsumerSpec {
-		return bus.ConsumerSpec{Stream: stream, Durable: durable, FilterSubjects: []string{filter},
+		return bus.ConsumerSpec{Stream: stream, Durable: durable, FilterSubjects: []string{filter}, Source: Source, Classify: classify,
 			MaxAttempts: cfg.MaxAttempts, RetryWindow: cfg.RetryWindow, Concurrency: cfg.Concurrency, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, AckWait: cfg.AckWait}
 	}
 	for _, c := range []struct {
 		spec bus.ConsumerSpec
-		h    func(context.Context, bus.Delivery) error
+		h    bus.Handler
 	}{
 		{spec(events.StreamTeleport, ConsumerRequests, events.SubjectRequests+".>"), s.handleRequest},
 		{spec(events.StreamTeleport, ConsumerOutcomes, events.SubjectTeleportDecisions+".>"), s.handleOutcome},
@@ -189,41 +195,65 @@ func (s *Service) ReconcileOpenIssues(ctx context.Context) (int, error) {
 	return s.reconciler.ReconcileOpenIssues(ctx)
 }
 
-func (s *Service) handleRequest(ctx context.Context, d bus.Delivery) error {
+func (s *Service) handleRequest(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
 	ev, ok := d.Event.Payload.(*events.RequestEvent)
 	if !ok {
-		return bus.Permanent(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
+		return nil, domain.Invalid(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
 	}
-	return s.linker.ApplyRequest(ctx, ev, d.Log.With().Str("request_id", ev.Request.ID).Logger())
+	return s.linker.ApplyRequest(ctx, ev, retried(d), d.Log.With().Str("request_id", ev.Request.ID).Logger())
 }
 
-func (s *Service) handleOutcome(ctx context.Context, d bus.Delivery) error {
+func (s *Service) handleOutcome(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
 	o, ok := d.Event.Payload.(*events.DecisionOutcome)
 	if !ok {
-		return bus.Permanent(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
+		return nil, domain.Invalid(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
 	}
-	return s.decider.HandleOutcome(ctx, o, d.Log)
+	return s.decider.HandleOutcome(ctx, o, retried(d), d.Log)
 }
 
-func (s *Service) handleWebhook(ctx context.Context, d bus.Delivery) error {
+func (s *Service) handleWebhook(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
 	w, ok := d.Event.Payload.(*events.Webhook)
 	if !ok {
-		return bus.Permanent(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
+		return nil, domain.Invalid(fmt.Errorf("unexpected %s on %s", d.Event.Type, d.Subject))
 	}
-	return s.decider.HandleWebhook(ctx, w, int(d.Delivered) >= s.cfg.MaxAttempts-1, d.Log)
+	return s.decider.HandleWebhook(ctx, w, retried(d), d.Attempt >= s.cfg.MaxAttempts-1, d.Log)
+}
+
+// retried reports whether the event was handled before (an in-process
+// retry or a redelivery): the events folded then may not have been
+// published, so the handler produces them again.
+func retried(d bus.Delivery) bool { return d.Attempt > 1 || d.Delivered > 1 }
+
+// logBegan is when the bridge's own log began: the creation time of the
+// JIRA stream. Requests created before it may have issues the bridge's
+// store does not know (a lost or new NATS store).
+func logBegan(ctx context.Context, b *bus.Bus) (time.Time, error) {
+	st, err := b.JS.Stream(ctx, events.StreamJira)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the %s stream: %w", events.StreamJira, err)
+	}
+	return st.CachedInfo().Created, nil
 }
 
 // countDeadLetters logs and counts the permanent errors, which dead-letter
 // the message at once (the bus counts exhausted retries itself).
-func countDeadLetters(consumer string, m *metrics.Metrics, h func(context.Context, bus.Delivery) error) bus.Handler {
-	return bus.Func(func(ctx context.Context, d bus.Delivery) error {
-		err := h(ctx, d)
-		if err != nil && bus.KindOf(err) == bus.KindPermanent {
+func countDeadLetters(consumer string, m *metrics.Metrics, h bus.Handler) bus.Handler {
+	return func(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
+		out, err := h(ctx, d)
+		for _, p := range out {
+			if verr := p.Validate(); verr != nil {
+				// It can never be published: a retry would hold the
+				// subject's later events behind it for the retry window.
+				out, err = nil, domain.Invalid(fmt.Errorf("%s produced an invalid %s: %w", consumer, p.EventType(), verr))
+				break
+			}
+		}
+		if err != nil && classify(err).Kind == bus.KindPermanent {
 			m.DeadLetters.WithLabelValues(consumer).Inc()
 			d.Log.Error().Err(err).Msg("event dead-lettered; see the error for the fix, then replay it from the DEADLETTER stream")
 		}
-		return err
-	})
+		return out, err
+	}
 }
 
 type publisher struct{ b *bus.Bus }

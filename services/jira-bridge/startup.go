@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
-	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/issues"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/domain"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/jira"
 )
 
@@ -45,25 +46,15 @@ func checkJira(ctx context.Context, cfg *Config, c *jira.Client) (jiraFacts, err
 		return f, errors.New("jira: myself returned no account id, key or name; check JIRA_BRIDGE_URL points at Jira")
 	}
 	f.bot = me
+	// Per project: permissions, then the workflow statuses of each issue
+	// type (which also says whether the project and the issue type exist).
+	// With one project the checks make five calls.
 	for _, key := range cfg.Projects() {
-		p, err := c.Project(ctx, key)
-		if err != nil {
-			if jira.IsStatus(err, http.StatusNotFound) {
-				return f, fmt.Errorf("jira: project %q does not exist or is not visible to %s; check JIRA_BRIDGE_PROJECT / JIRA_BRIDGE_PROJECT_MAP", key, who(me))
-			}
-			return f, fmt.Errorf("jira: read project %q: %v", key, err)
-		}
-		found := false
-		var types []string
-		for _, t := range p.IssueTypes {
-			types = append(types, t.Name)
-			found = found || strings.EqualFold(t.Name, cfg.IssueType)
-		}
-		if !found {
-			return f, fmt.Errorf("jira: issue type %q does not exist in project %s (it has: %s); set JIRA_BRIDGE_ISSUE_TYPE", cfg.IssueType, key, strings.Join(types, ", "))
-		}
 		perms, err := c.MyPermissions(ctx, key, requiredPermissions)
 		if err != nil {
+			if jira.IsStatus(err, http.StatusNotFound) || jira.IsStatus(err, http.StatusBadRequest) {
+				return f, fmt.Errorf("jira: project %q does not exist or is not visible to %s; check JIRA_BRIDGE_PROJECT / JIRA_BRIDGE_PROJECT_MAP", key, who(me))
+			}
 			return f, fmt.Errorf("jira: read permissions in project %s: %v", key, err)
 		}
 		var missing []string
@@ -72,18 +63,27 @@ func checkJira(ctx context.Context, cfg *Config, c *jira.Client) (jiraFacts, err
 				missing = append(missing, p)
 			}
 		}
+		statuses, err := c.ProjectStatuses(ctx, key)
+		if err != nil {
+			if jira.IsStatus(err, http.StatusNotFound) {
+				return f, fmt.Errorf("jira: project %q does not exist or is not visible to %s; check JIRA_BRIDGE_PROJECT / JIRA_BRIDGE_PROJECT_MAP", key, who(me))
+			}
+			return f, fmt.Errorf("jira: read statuses of project %s: %v", key, err)
+		}
 		if len(missing) > 0 {
 			return f, fmt.Errorf("jira: %s lacks permission %s in project %s; grant it in the project's permission scheme", who(me), strings.Join(missing, ", "), key)
 		}
-		statuses, err := c.ProjectStatuses(ctx, key)
-		if err != nil {
-			return f, fmt.Errorf("jira: read statuses of project %s: %v", key, err)
-		}
-		var have []string
+		var have, types []string
+		found := false
 		for t, list := range statuses {
+			types = append(types, t)
 			if strings.EqualFold(t, cfg.IssueType) {
-				have = list
+				have, found = list, true
 			}
+		}
+		if !found {
+			slices.Sort(types)
+			return f, fmt.Errorf("jira: issue type %q does not exist in project %s (it has: %s); set JIRA_BRIDGE_ISSUE_TYPE", cfg.IssueType, key, strings.Join(types, ", "))
 		}
 		for _, s := range []struct{ env, name string }{
 			{"STATUS_PENDING", cfg.StatusPending}, {"STATUS_APPROVED", cfg.StatusApproved}, {"STATUS_DENIED", cfg.StatusDenied},
@@ -103,7 +103,7 @@ func checkJira(ctx context.Context, cfg *Config, c *jira.Client) (jiraFacts, err
 		return f, fmt.Errorf("jira: list fields: %v", err)
 	}
 	for _, fl := range fields {
-		if fl.Custom && fl.Name == issues.PropertyRequestID {
+		if fl.Custom && fl.Name == domain.PropertyRequestID {
 			f.requestIDField = fl.ID
 		}
 	}

@@ -78,44 +78,57 @@ func (h history) Unfinished(ctx context.Context) ([]events.AccessRequest, error)
 	return out, nil
 }
 
-// links reads the request-issues bucket the jira-bridge owns; the bucket
+// links learns the issue linked to a request from the jira-bridge's
+// issue.linked event on jira.issues.<request> in the JIRA stream: the
+// first issue.linked of the subject (the jira-bridge publishes nothing
+// about a request before linking it), read directly by subject. The stream
 // may not exist yet.
 type links struct {
 	bus *bus.Bus
 
-	mu sync.Mutex
-	kv jetstream.KeyValue
+	mu     sync.Mutex
+	stream jetstream.Stream
 }
 
-func (l *links) Lookup(ctx context.Context, requestID string) (events.RequestIssue, bool, error) {
+// maxLinkScan bounds the messages read for one lookup.
+const maxLinkScan = 64
+
+func (l *links) Lookup(ctx context.Context, requestID string) (events.IssueRef, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.bus.Config().APITimeout)
 	defer cancel()
 	l.mu.Lock()
-	kv := l.kv
+	st := l.stream
 	l.mu.Unlock()
-	if kv == nil {
+	if st == nil {
 		var err error
-		kv, err = l.bus.JS.KeyValue(ctx, events.BucketRequestIssues)
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			return events.RequestIssue{}, false, nil
+		st, err = l.bus.JS.Stream(ctx, events.StreamJira)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return events.IssueRef{}, false, nil
 		}
 		if err != nil {
-			return events.RequestIssue{}, false, err
+			return events.IssueRef{}, false, err
 		}
 		l.mu.Lock()
-		l.kv = kv
+		l.stream = st
 		l.mu.Unlock()
 	}
-	entry, err := kv.Get(ctx, requestID)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return events.RequestIssue{}, false, nil
+	subject := events.IssueSubject(requestID)
+	for seq, n := uint64(1), 0; n < maxLinkScan; n++ {
+		msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return events.IssueRef{}, false, nil
+		}
+		if err != nil {
+			return events.IssueRef{}, false, err
+		}
+		seq = msg.Sequence + 1
+		ev, err := events.Decode(msg.Data)
+		if err != nil {
+			continue
+		}
+		if ie, ok := ev.Payload.(*events.IssueEvent); ok && ie.Kind == events.IssueLinked && ie.RequestID == requestID {
+			return events.IssueRef{ID: ie.IssueID, Key: ie.IssueKey}, true, nil
+		}
 	}
-	if err != nil {
-		return events.RequestIssue{}, false, err
-	}
-	ri, err := events.DecodeRequestIssue(entry.Value())
-	if err != nil {
-		return events.RequestIssue{}, false, err
-	}
-	return ri, true, nil
+	return events.IssueRef{}, false, nil
 }

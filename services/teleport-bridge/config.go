@@ -42,8 +42,9 @@ type Config struct {
 	DialTimeout     time.Duration `split_words:"true" default:"15s" desc:"Timeout of the connection to Teleport and of the start-up checks."`
 
 	DecisionMode        string        `split_words:"true" default:"state" desc:"How Jira decisions are applied: state (SetAccessRequestState with delegator jira:<actor>, like teleport-jira) or review (SubmitAccessReview by the mapped Teleport user; Teleport Enterprise, respects thresholds)."`
-	ReviewerMapFile     string        `split_words:"true" desc:"Review mode: JSON file mapping Jira account ids or emails to Teleport users, e.g. {\"5b10ac8d82e05b22cc7d4ef5\": \"alice\", \"bob@example.com\": \"bob\"}."`
-	ReviewerEmailIsUser bool          `split_words:"true" default:"false" desc:"Review mode: an actor not in the map whose email Jira shows reviews as the Teleport user named by that email."`
+	ReviewerMapFile     string        `split_words:"true" desc:"Review mode: JSON file mapping Jira users to Teleport users by account id (Cloud) or user key / user name (Data Center), e.g. {\"5b10ac8d82e05b22cc7d4ef5\": \"alice\", \"JIRAUSER10100\": \"bob\"}; email keys need REVIEWER_MATCH_EMAIL."`
+	ReviewerMatchEmail  bool          `split_words:"true" default:"false" desc:"Review mode: also map actors by the emails in REVIEWER_MAP_FILE (after account id, key and name). Risky on Data Center, where users can edit their own email: one who sets a mapped colleague's email reviews as that colleague."`
+	ReviewerEmailIsUser bool          `split_words:"true" default:"false" desc:"Review mode: an actor not in the map whose email Jira shows reviews as the Teleport user named by that email (the same risk as REVIEWER_MATCH_EMAIL)."`
 	LinkWait            time.Duration `split_words:"true" default:"2m" desc:"How long a decision for a request with no linked issue is retried (the jira-bridge may lag) before it is rejected as forged."`
 	MigrateTeleportJira bool          `split_words:"true" default:"true" desc:"Carry the issue that teleport-jira recorded on each request (plugin data issue_id/issue_key) so the jira-bridge adopts it instead of creating a duplicate."`
 	LegacyPluginName    string        `split_words:"true" default:"jira" desc:"Plugin data name teleport-jira wrote (its default is jira)."`
@@ -109,6 +110,9 @@ func (c *Config) CheckAndSetDefaults() error {
 			fail(fmt.Errorf("TELEPORT_BRIDGE_REVIEWER_MAP_FILE: %v", err))
 		}
 		c.reviewers = m
+		if emails := decide.EmailKeys(m); len(emails) > 0 && !c.ReviewerMatchEmail {
+			return fmt.Errorf("TELEPORT_BRIDGE_REVIEWER_MAP_FILE: %q (and %d more) is an email: map the account id (Cloud) or user key (Data Center), which the user cannot change, or set TELEPORT_BRIDGE_REVIEWER_MATCH_EMAIL=true knowing that Data Center users can edit their own email", emails[0], len(emails)-1)
+		}
 	}
 	if c.DecisionMode == events.ModeReview && len(c.reviewers) == 0 && !c.ReviewerEmailIsUser {
 		fail(errors.New("TELEPORT_BRIDGE_REVIEWER_MAP_FILE: review mode needs a map of Jira users to Teleport users (or TELEPORT_BRIDGE_REVIEWER_EMAIL_IS_USER=true)"))

@@ -68,6 +68,7 @@ func TestCheckAndSetDefaultsNamesTheSetting(t *testing.T) {
 		{"bad mapping file", func(c *Config) { c.ReviewerMapFile = badMap }, "TELEPORT_BRIDGE_REVIEWER_MAP_FILE: "},
 		{"missing mapping file", func(c *Config) { c.ReviewerMapFile = filepath.Join(dir, "none.json") }, "TELEPORT_BRIDGE_REVIEWER_MAP_FILE: "},
 		{"review mode without mapping", func(c *Config) { c.DecisionMode = "review" }, "TELEPORT_BRIDGE_REVIEWER_MAP_FILE: review mode needs"},
+		{"email keys without opting in", func(c *Config) { c.DecisionMode, c.ReviewerMapFile = "review", goodMap }, `TELEPORT_BRIDGE_REVIEWER_MAP_FILE: "bob@example.com" (and 0 more) is an email`},
 		{"backoff inverted", func(c *Config) { c.ReconnectBackoffMax = time.Millisecond }, "TELEPORT_BRIDGE_RECONNECT_BACKOFF_MAX"},
 	}
 	for _, tc := range cases {
@@ -82,7 +83,7 @@ func TestCheckAndSetDefaultsNamesTheSetting(t *testing.T) {
 	}
 
 	c := base()
-	c.DecisionMode, c.ReviewerMapFile = "review", goodMap
+	c.DecisionMode, c.ReviewerMapFile, c.ReviewerMatchEmail = "review", goodMap, true
 	if err := c.CheckAndSetDefaults(); err != nil {
 		t.Fatal(err)
 	}

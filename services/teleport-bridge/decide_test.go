@@ -2,6 +2,7 @@ package teleportbridge_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ func TestStateModeAppliesDecisionsWithDelegator(t *testing.T) {
 	d1 := h.decide(approve, "10001", "TAR-1", "100", events.VerdictApprove, jiraActor)
 	d2 := h.decide(deny, "10002", "TAR-2", "200", events.VerdictDeny, events.Actor{AccountID: "acct-2"})
 	out1, out2 := h.outcome(d1), h.outcome(d2)
-	if out1.Kind != events.DecisionApplied || out1.AppliedAs != "jira:rev@example.com" || out1.RequestState != events.StateApproved || out1.Mode != events.ModeState {
+	if out1.Kind != events.DecisionApplied || out1.AppliedAs != "jira:"+jiraActor.AccountID || out1.RequestState != events.StateApproved || out1.Mode != events.ModeState {
 		t.Errorf("approve outcome = %+v", out1)
 	}
 	if out2.Kind != events.DecisionApplied || out2.AppliedAs != "jira:acct-2" || out2.RequestState != events.StateDenied {
@@ -45,7 +46,7 @@ func TestStateModeAppliesDecisionsWithDelegator(t *testing.T) {
 			delegators[ev.RequestID] = ev.Delegator + " by " + ev.UpdatedBy
 		}
 	}
-	if delegators[approve] != "jira:rev@example.com by access-plugin" || delegators[deny] != "jira:acct-2 by access-plugin" {
+	if delegators[approve] != "jira:"+jiraActor.AccountID+" by access-plugin" || delegators[deny] != "jira:acct-2 by access-plugin" {
 		t.Errorf("audit delegators = %v", delegators)
 	}
 
@@ -182,6 +183,7 @@ func TestReviewModeRespectsThresholds(t *testing.T) {
 	cfg := h.config(teleportsim.UserAdmin)
 	cfg.DecisionMode = events.ModeReview
 	cfg.ReviewerMapFile = writeReviewerMap(t, map[string]string{"acct-r1": teleportsim.UserReviewer, "R2@Example.com": teleportsim.UserReviewer2})
+	cfg.ReviewerMatchEmail = true // the second reviewer is mapped by email
 	h.start(cfg)
 
 	id, _ := h.tp.CreateRequest(teleportsim.UserStrictRequester, []string{"editor"}, "two approvals")
@@ -199,6 +201,18 @@ func TestReviewModeRespectsThresholds(t *testing.T) {
 	out = h.outcome(h.decide(id, "10001", "TAR-1", "2", events.VerdictApprove, events.Actor{AccountID: "stranger"}))
 	if out.Kind != events.DecisionRejected || out.Code != events.RejectUnmappedActor {
 		t.Fatalf("unmapped: %+v", out)
+	}
+	eventually(t, "the unmapped actor's security event", func() error {
+		if !strings.Contains(h.logs.String(), `"event":"unmapped_actor"`) {
+			return errors.New("not logged")
+		}
+		return nil
+	})
+	for _, l := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(l, `"event":"unmapped_actor"`) && (!strings.Contains(l, `"security":true`) || !strings.Contains(l, `"actor":"stranger"`) ||
+			!strings.Contains(l, `"claimed_request":"`+id+`"`) || !strings.Contains(l, `"issue_key":"TAR-1"`)) {
+			t.Errorf("unmapped actor line: %s", l)
+		}
 	}
 	// The same reviewer again: Teleport's rule, reported as refused.
 	out = h.outcome(h.decide(id, "10001", "TAR-1", "3", events.VerdictDeny, events.Actor{AccountID: "acct-r1"}))

@@ -190,16 +190,14 @@ func (h *harness) waitIDs(id string, want ...string) []events.Event {
 	return evs
 }
 
-// link writes the request-issues entry the jira-bridge would.
+// link publishes the issue.linked event the jira-bridge would.
 func (h *harness) link(requestID, issueID, key string) {
 	h.t.Helper()
 	ctx := testContext(h.t)
-	kv, err := h.bus.EnsureKV(ctx, events.BucketRequestIssues, "test", 0)
-	if err != nil {
+	if _, err := h.bus.EnsureStream(ctx, events.JiraStream()); err != nil {
 		h.t.Fatal(err)
 	}
-	v := events.RequestIssue{RequestID: requestID, Phase: events.PhaseLinked, IssueID: issueID, IssueKey: key}
-	if _, err := kv.Put(ctx, requestID, v.Encode()); err != nil {
+	if _, err := h.bus.PublishEvent(ctx, "test/jira-bridge", events.NewIssueLinked(requestID, events.IssueRef{ID: issueID, Key: key}, "Pending", false)); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	})
 	decider := decide.New(decide.Config{
 		Client: conn, Links: &links{bus: b}, Mode: cfg.DecisionMode,
-		Reviewers: decide.Reviewers{ByActor: cfg.reviewers, EmailIsUser: cfg.ReviewerEmailIsUser},
+		Reviewers: decide.Reviewers{ByActor: cfg.reviewers, MatchEmail: cfg.ReviewerMatchEmail, EmailIsUser: cfg.ReviewerEmailIsUser},
 		LinkWait:  cfg.LinkWait, Outcome: s.metrics.outcome,
 		Log: log.With().Str("component", "decide").Logger(),
 	})

@@ -35,19 +35,20 @@ type Config struct {
 	BasicAuth      config.Secret `split_words:"true" desc:"Comma-separated user:password pairs accepted as HTTP basic auth (several during rotation)."`
 	InsecureNoAuth bool          `split_words:"true" default:"false" desc:"Accept unauthenticated deliveries when no method is configured (testing only; the jira-bridge then confirms every decision through the Jira API). Exported as accessbridge_webhook_ingress_insecure{mode=\"no_auth\"}."`
 
-	MaxBodyBytes      int64         `split_words:"true" default:"1048576" desc:"Largest accepted body in bytes; larger deliveries get 413 and are not read further. At most 4194304 (the event limit); the NATS max_payload must allow the body plus ~2 KiB."`
-	MaxHeaderBytes    int           `split_words:"true" default:"32768" desc:"Largest accepted request header block in bytes."`
-	ReadHeaderTimeout time.Duration `split_words:"true" default:"5s" desc:"Time allowed to read the request headers."`
-	ReadTimeout       time.Duration `split_words:"true" default:"15s" desc:"Time allowed to read a whole request, body included."`
-	WriteTimeout      time.Duration `split_words:"true" default:"20s" desc:"Time allowed from the end of the request headers to the end of the response; must exceed PUBLISH_TIMEOUT."`
-	IdleTimeout       time.Duration `split_words:"true" default:"60s" desc:"How long an idle keep-alive connection stays open."`
-	PublishTimeout    time.Duration `split_words:"true" default:"5s" desc:"How long a delivery waits for the JetStream ack before it is answered 503."`
-	MaxConcurrent     int           `split_words:"true" default:"512" desc:"Deliveries handled at once; more are answered 503 with Retry-After."`
-	RetryAfter        time.Duration `split_words:"true" default:"10s" desc:"Retry-After sent with 503 and 429 answers (whole seconds)."`
-	RateLimit         float64       `split_words:"true" default:"0" desc:"Deliveries per second allowed from one client IP (0: no limit); over it, 429 with Retry-After."`
-	RateBurst         int           `split_words:"true" default:"50" desc:"Burst of the per-IP rate limit."`
-	ClientIpHeader    string        `split_words:"true" desc:"Header holding the client IP set by a trusted proxy (X-Forwarded-For: its last entry; or X-Real-IP) for the rate limit and logs; empty: the peer address."`
-	TrustedProxies    []string      `split_words:"true" desc:"Addresses or CIDRs of the proxies whose CLIENT_IP_HEADER is believed, comma-separated (required with it); a request from any other peer is keyed by its own address."`
+	MaxBodyBytes       int64         `split_words:"true" default:"1048576" desc:"Largest accepted body in bytes; larger deliveries get 413 and are not read further. At most 4194304 (the event limit); the NATS max_payload must allow the body plus ~2 KiB."`
+	MaxHeaderBytes     int           `split_words:"true" default:"32768" desc:"Largest accepted request header block in bytes."`
+	ReadHeaderTimeout  time.Duration `split_words:"true" default:"5s" desc:"Time allowed to read the request headers."`
+	ReadTimeout        time.Duration `split_words:"true" default:"15s" desc:"Time allowed to read a whole request, body included."`
+	WriteTimeout       time.Duration `split_words:"true" default:"20s" desc:"Time allowed from the end of the request headers to the end of the response; must exceed PUBLISH_TIMEOUT."`
+	IdleTimeout        time.Duration `split_words:"true" default:"60s" desc:"How long an idle keep-alive connection stays open."`
+	PublishTimeout     time.Duration `split_words:"true" default:"5s" desc:"How long a delivery waits for the JetStream ack before it is answered 503."`
+	MaxConcurrent      int           `split_words:"true" default:"512" desc:"Deliveries handled at once; more are answered 503 with Retry-After. A delivery takes a slot only once its headers authenticate it (token, basic auth, client certificate) or carry a well-formed signature."`
+	MaxConcurrentPerIp int           `split_words:"true" default:"64" desc:"Deliveries handled at once from one client IP (at most MAX_CONCURRENT); more are answered 503 with Retry-After, so one client cannot hold every slot."`
+	RetryAfter         time.Duration `split_words:"true" default:"10s" desc:"Retry-After sent with 503 and 429 answers (whole seconds)."`
+	RateLimit          float64       `split_words:"true" default:"100" desc:"Deliveries per second allowed from one client IP, checked before anything else (0: no limit); over it, 429 with Retry-After. Jira Data Center does not retry a refused delivery: raise it if a bulk change of more than RATE_BURST issues at once is usual (the reconciler catches a lost move within JIRA_BRIDGE_RECONCILE_INTERVAL)."`
+	RateBurst          int           `split_words:"true" default:"1000" desc:"Burst of the per-IP rate limit: deliveries one client IP may send at once before RATE_LIMIT applies."`
+	ClientIpHeader     string        `split_words:"true" desc:"Header holding the client IP set by a trusted proxy (X-Forwarded-For: its last entry; or X-Real-IP) for the rate limit and logs; empty: the peer address."`
+	TrustedProxies     []string      `split_words:"true" desc:"Addresses or CIDRs of the proxies whose CLIENT_IP_HEADER is believed, comma-separated (required with it); a request from any other peer is keyed by its own address."`
 }
 
 // trustedProxies parses TRUSTED_PROXIES.
@@ -184,11 +185,15 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.MaxConcurrent <= 0 {
 		c.MaxConcurrent = 512
 	}
+	if c.MaxConcurrentPerIp <= 0 {
+		c.MaxConcurrentPerIp = 64
+	}
+	c.MaxConcurrentPerIp = min(c.MaxConcurrentPerIp, c.MaxConcurrent)
 	if c.RateLimit < 0 {
 		fail(fmt.Errorf("%s: %v must not be negative", v("RATE_LIMIT"), c.RateLimit))
 	}
 	if c.RateBurst <= 0 {
-		c.RateBurst = 50
+		c.RateBurst = 1000
 	}
 	return errors.Join(errs...)
 }

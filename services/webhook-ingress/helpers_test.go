@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -202,7 +201,7 @@ func (h *harness) published() []events.Event {
 		if err != nil {
 			h.t.Fatalf("get message %d: %v", seq, err)
 		}
-		ev, err := events.Decode(m.Data)
+		ev, err := events.DecodeMessage(m.Header, m.Data)
 		if err != nil {
 			h.t.Fatalf("message %d does not decode: %v", seq, err)
 		}
@@ -276,17 +275,4 @@ func mustContain(t testing.TB, s, sub string) {
 	if !strings.Contains(s, sub) {
 		t.Fatalf("%q does not contain %q", s, sub)
 	}
-}
-
-// sameJSON reports whether two documents hold the same JSON value.
-func sameJSON(t testing.TB, a, b []byte) bool {
-	t.Helper()
-	var va, vb any
-	if err := json.Unmarshal(a, &va); err != nil {
-		t.Fatalf("sameJSON: %v", err)
-	}
-	if err := json.Unmarshal(b, &vb); err != nil {
-		t.Fatalf("sameJSON: %v", err)
-	}
-	return reflect.DeepEqual(va, vb)
 }

@@ -18,6 +18,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/events"
@@ -26,6 +27,7 @@ import (
 	"github.com/accessbridge/accessbridge/services/webhook-ingress/internal/webhook"
 	"github.com/go-chi/chi/v5"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -117,17 +119,18 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	proxies, _ := cfg.trustedProxies() // checked by CheckAndSetDefaults
 	h, err := webhook.NewHandler(webhook.Options{
-		Auth:           auth,
-		Publisher:      busPublisher{b: deps.Bus},
-		Metrics:        metrics,
-		Log:            log,
-		MaxBody:        cfg.MaxBodyBytes,
-		PublishTimeout: cfg.PublishTimeout,
-		RetryAfter:     cfg.RetryAfter,
-		MaxConcurrent:  cfg.MaxConcurrent,
-		Limiter:        limiter,
-		ClientIPHeader: cfg.ClientIpHeader,
-		TrustedProxies: proxies,
+		Auth:               auth,
+		Publisher:          busPublisher{b: deps.Bus},
+		Metrics:            metrics,
+		Log:                log,
+		MaxBody:            cfg.MaxBodyBytes,
+		PublishTimeout:     cfg.PublishTimeout,
+		RetryAfter:         cfg.RetryAfter,
+		MaxConcurrent:      cfg.MaxConcurrent,
+		MaxConcurrentPerIP: cfg.MaxConcurrentPerIp,
+		Limiter:            limiter,
+		ClientIPHeader:     cfg.ClientIpHeader,
+		TrustedProxies:     proxies,
 	})
 	if err != nil {
 		return nil, err
@@ -209,18 +212,49 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// busPublisher publishes on JetStream through pkg/bus.
+// busPublisher publishes on JetStream in the message form: the body as
+// received, the delivery's attributes in headers (events.Webhook.Message).
 type busPublisher struct{ b *bus.Bus }
 
-func (p busPublisher) PublishWebhook(ctx context.Context, w *events.Webhook) (bool, error) {
-	ack, err := p.b.PublishEvent(ctx, Source, w)
+// webhookMsg is the NATS message of a delivery.
+func webhookMsg(w *events.Webhook, at time.Time) (*nats.Msg, error) {
+	h, data, err := w.Message(Source, at)
 	if err != nil {
-		if errors.Is(err, nats.ErrMaxPayload) {
-			return false, fmt.Errorf("%w: %v", webhook.ErrTooLarge, err)
-		}
+		return nil, fmt.Errorf("%w: %v", webhook.ErrInvalid, err)
+	}
+	return &nats.Msg{Subject: w.Subject(), Header: nats.Header(h), Data: data}, nil
+}
+
+// errCodeDuplicateInProcess is JetStream's JSStreamDuplicateMessageConflict:
+// on a replicated stream, the same id is being stored by another publish.
+const errCodeDuplicateInProcess = 10158
+
+func (p busPublisher) PublishWebhook(ctx context.Context, w *events.Webhook) (bool, error) {
+	msg, err := webhookMsg(w, time.Now())
+	if err != nil {
 		return false, err
 	}
-	return ack.Duplicate, nil
+	wait := 20 * time.Millisecond
+	for {
+		ack, err := p.b.JS.PublishMsg(ctx, msg)
+		var apiErr *jetstream.APIError
+		switch {
+		case err == nil:
+			return ack.Duplicate, nil
+		case errors.Is(err, nats.ErrMaxPayload):
+			return false, fmt.Errorf("%w: %v", webhook.ErrTooLarge, err)
+		case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeDuplicateInProcess && ctx.Err() == nil:
+			// Ask again once the other publish has been decided.
+			select {
+			case <-ctx.Done():
+				return false, err
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 500*time.Millisecond)
+		default:
+			return false, fmt.Errorf("publish %s to %s: %w", events.WebhookReceived, msg.Subject, err)
+		}
+	}
 }
 
 func (p busPublisher) Ready(ctx context.Context) error { return p.b.Connected(ctx) }

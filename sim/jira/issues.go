@@ -447,8 +447,15 @@ func issueNotFound(w http.ResponseWriter) {
 
 // createRequest is the body of POST /rest/api/2/issue.
 type createRequest struct {
-	Fields     map[string]json.RawMessage `json:"fields"`
-	Update     map[string]json.RawMessage `json:"update"`
+	Fields map[string]json.RawMessage `json:"fields"`
+	Update map[string]json.RawMessage `json:"update"`
+	// Transition is honoured on Cloud only: Jira Cloud's create issue
+	// documents it ("optional when creating an issue": the new issue
+	// leaves the initial status through it in the same call); Data
+	// Center's create ignores it.
+	Transition *struct {
+		ID string `json:"id"`
+	} `json:"transition"`
 	Properties []struct {
 		Key   string          `json:"key"`
 		Value json.RawMessage `json:"value"`
@@ -479,7 +486,23 @@ func (s *Server) handleCreateIssue(w http.ResponseWriter, r *http.Request) {
 		d.properties[p.Key] = append(json.RawMessage(nil), p.Value...)
 	}
 	s.mu.Lock()
+	var move *Transition
+	if req.Transition != nil && s.opts.Flavor == FlavorCloud {
+		for _, t := range s.availableTransitions(d.status) {
+			if t.ID == req.Transition.ID {
+				move = &t
+			}
+		}
+		if move == nil {
+			s.mu.Unlock()
+			writeError(w, http.StatusBadRequest, []string{fmt.Sprintf("Transition id '%s' is not valid for this issue.", req.Transition.ID)}, nil)
+			return
+		}
+	}
 	iss := s.createLocked(d, actor)
+	if move != nil {
+		s.transitionLocked(iss, *move, actor, "")
+	}
 	id, key := iss.id, iss.key
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "key": key, "self": s.base() + "/rest/api/2/issue/" + id})

@@ -57,6 +57,10 @@ type Options struct {
 	Transitions []Transition
 	// CustomFields of the project (default none); see RequestIDField().
 	CustomFields []CustomField
+	// TransitionScreensRefuseComments makes every transition refuse a
+	// comment in its update (400 with an error on the comment field), as a
+	// Jira whose transitions have no screen with the comment field does.
+	TransitionScreensRefuseComments bool
 
 	// Users known to the emulator (default DefaultUsers()). Bot names the
 	// user whose credentials the bridge uses (default: the first user).

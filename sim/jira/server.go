@@ -204,6 +204,21 @@ func (s *Server) CountRequests(method, route string) int {
 	return n
 }
 
+// Calls lists the logged API calls as "METHOD route" (e.g. "POST
+// /rest/api/2/issue/{issueIdOrKey}/transitions"), oldest first: the Jira
+// traffic of what ran since the last ResetRequests.
+func (s *Server) Calls() []string {
+	var out []string
+	for _, r := range s.Requests() {
+		_, pattern, _ := strings.Cut(r.Route, " ")
+		if pattern == "" {
+			pattern = r.Path
+		}
+		out = append(out, r.Method+" "+pattern)
+	}
+	return out
+}
+
 // ResetRequests forgets the logged API calls.
 func (s *Server) ResetRequests() {
 	s.reqMu.Lock()

@@ -190,6 +190,10 @@ func (s *Server) handleDoTransition(w http.ResponseWriter, r *http.Request) {
 			comments = append(comments, c.Add.Body)
 		}
 	}
+	if len(comments) > 0 && s.opts.TransitionScreensRefuseComments {
+		writeError(w, http.StatusBadRequest, nil, map[string]string{"comment": "Field 'comment' cannot be set. It is not on the appropriate screen, or unknown."})
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	iss := s.findIssueLocked(r.PathValue("issueIdOrKey"))

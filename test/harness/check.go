@@ -63,6 +63,9 @@ type Report struct {
 	Problems                                        []Problem
 	Requests, Issues, Comments, Transitions         int
 	Decisions, DecisionsApplied, DeadLetters, Moves int
+	// JiraReads and JiraWrites count the API calls the emulator received
+	// (searches count as reads), over the whole run.
+	JiraReads, JiraWrites int
 }
 
 // Kinds lists the kinds of problems found, sorted and unique.
@@ -116,8 +119,13 @@ func (r Report) String() string {
 			lost++
 		}
 	}
-	return fmt.Sprintf("%d requests, %d issues, %d comments, %d transitions, %d board moves, %d decisions (%d applied), %d dead letters; duplicates found %d, lost %d, %d problems in all",
-		r.Requests, r.Issues, r.Comments, r.Transitions, r.Moves, r.Decisions, r.DecisionsApplied, r.DeadLetters, dup, lost, len(r.Problems))
+	perRequest := 0.0
+	if r.Requests > 0 {
+		perRequest = float64(r.JiraReads+r.JiraWrites) / float64(r.Requests)
+	}
+	return fmt.Sprintf("%d requests, %d issues, %d comments, %d transitions, %d board moves, %d decisions (%d applied), %d dead letters; Jira calls %d (%d writes, %d reads; %.1f per request); duplicates found %d, lost %d, %d problems in all",
+		r.Requests, r.Issues, r.Comments, r.Transitions, r.Moves, r.Decisions, r.DecisionsApplied, r.DeadLetters,
+		r.JiraReads+r.JiraWrites, r.JiraWrites, r.JiraReads, perRequest, dup, lost, len(r.Problems))
 }
 
 // Checker checks DESIGN.md §5 over the final state of Jira, Teleport and
@@ -146,6 +154,13 @@ func (c *Checker) Check(ctx context.Context) Report {
 		r.Problems = append(r.Problems, Problem{Kind: kind, Detail: fmt.Sprintf(format, args...)})
 	}
 	bot := c.Jira.Bot().AccountID
+	for _, rq := range c.Jira.Requests() {
+		if rq.Method == "GET" || strings.Contains(rq.Path, "/search") {
+			r.JiraReads++
+		} else {
+			r.JiraWrites++
+		}
+	}
 
 	// One issue per request.
 	byRequest := map[string][]jirasim.Issue{}
@@ -197,7 +212,7 @@ func (c *Checker) Check(ctx context.Context) Report {
 		seen := map[string]int{}
 		for _, cm := range comments {
 			if cm.Author == bot {
-				seen[cm.Body]++
+				seen[withoutMarker(cm.Body)]++
 			}
 		}
 		for body, n := range seen {
@@ -520,6 +535,25 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// withoutMarker drops the line the jira-bridge ends its comments with
+// (naming the request and the cause), so that a comment written twice is
+// caught however it was written.
+func withoutMarker(body string) string {
+	rest, last, ok := cutLastLine(body)
+	if ok && strings.HasPrefix(last, "{color:#97a0af}accessbridge ") {
+		return rest
+	}
+	return body
+}
+
+func cutLastLine(s string) (string, string, bool) {
+	i := strings.LastIndexByte(strings.TrimRight(s, "\n"), '\n')
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], strings.TrimSpace(s[i+1:]), true
 }
 
 func firstLine(s string) string {

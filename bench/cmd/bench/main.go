@@ -35,7 +35,7 @@ func main() {
 	var only, layouts string
 	flag.StringVar(&o.bin, "bin", "../bin", "directory of the built binaries (make build)")
 	flag.StringVar(&o.out, "out", "results", "directory of the results")
-	flag.StringVar(&o.repo, "repo", "..", "repository root (for the wrk script)")
+	flag.StringVar(&o.repo, "repo", "..", "repository root")
 	flag.StringVar(&o.natsServer, "nats-server", "", "nats-server binary for the split layout, P5 and P7 (default BIN/tools/nats-server, else PATH)")
 	flag.IntVar(&o.reps, "reps", 3, "repetitions of every figure")
 	flag.IntVar(&o.p1n, "p1-n", 20, "P1: requests per repetition")
@@ -44,7 +44,7 @@ func main() {
 	flag.IntVar(&o.p3ln, "p3-limited-n", 100, "P3: requests per burst with Jira limited to 10 req/s (-full: 200)")
 	flag.IntVar(&o.p4n, "p4-n", 3, "P4: lifecycles of each kind")
 	flag.IntVar(&o.p7n, "p7-events", 100000, "P7: events in the log (-full: 1000000)")
-	flag.DurationVar(&o.p5dur, "p5-duration", 5*time.Second, "P5: length of one wrk run")
+	flag.DurationVar(&o.p5dur, "p5-duration", 5*time.Second, "P5: length of one run of one load level")
 	flag.BoolVar(&o.full, "full", false, "the long run: P3 10,000 requests (limited: 200), P7 1M events")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, data, perf.data)")
 	flag.BoolVar(&o.perf, "perf", true, "profile one P3 burst of the all-in-one with perf (when installed)")
@@ -80,7 +80,8 @@ func main() {
 	if o.bin, err = filepath.Abs(o.bin); err != nil {
 		fatal(err)
 	}
-	if !fileExists(filepath.Join(o.bin, "accessbridge")) {
+	needsProduct := o.want("p1") || o.want("p2") || o.want("p3") || o.want("p4") || o.want("p6") || o.want("p7")
+	if needsProduct && !fileExists(filepath.Join(o.bin, "accessbridge")) {
 		fatal(fmt.Errorf("%s/accessbridge not found: run make build (or pass -bin)", o.bin))
 	}
 	res, err := run(o)
@@ -181,8 +182,8 @@ func run(o options) (*Results, error) {
 		}
 	}
 	if o.want("p5") {
-		logf("P5: webhook-ingress under wrk")
-		res.P5 = p5(o.bin, o.natsServer, o.repo, filepath.Join(work, "p5"), o.reps, o.p5dur, logf)
+		logf("P5: webhook-ingress under an open-loop generator")
+		res.P5 = p5(o.bin, o.natsServer, filepath.Join(work, "p5"), o.reps, o.p5dur, logf)
 		if res.P5.Skipped != "" {
 			logf("P5 skipped: %s", res.P5.Skipped)
 		}

@@ -2,32 +2,47 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strconv"
-	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
-// P5Rep is one wrk run.
+// P5Rep is one run of one load level.
 type P5Rep struct {
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 	P50ms            float64 `json:"p50_ms"`
 	P90ms            float64 `json:"p90_ms"`
 	P99ms            float64 `json:"p99_ms"`
+	Maxms            float64 `json:"max_ms"`
 	Non2xx           int     `json:"non_2xx"`
-	SocketErrors     int     `json:"socket_errors"`
+	Errors           int     `json:"errors"`
+	// GeneratorCPU is the load generator's own CPU use (% of one core):
+	// it shares the machine with the ingress and nats-server.
+	GeneratorCPU float64 `json:"generator_cpu_percent"`
+	// Late counts sends that left more than a millisecond after their
+	// intended time (open loop: the generator or the client pool lagged;
+	// their latency still counts from the intended time).
+	Late int `json:"late"`
 }
 
 // P5Run is one load level, repeated.
 type P5Run struct {
 	Name             string  `json:"name"`
-	Rate             int     `json:"rate"` // 0: flat out
+	Rate             int     `json:"rate"` // 0: flat out (closed loop)
 	Connections      int     `json:"connections"`
-	Command          string  `json:"command"`
 	Reps             []P5Rep `json:"reps"`
 	DeliveriesPerSec Agg     `json:"deliveries_per_sec"`
 	P50              Agg     `json:"p50_ms"`
@@ -45,45 +60,34 @@ type P5Result struct {
 	Usage   []ProcUsage `json:"usage_flat_out,omitempty"` // of the ingress and nats-server in the flat-out runs
 }
 
-var wrkLine = regexp.MustCompile(`deliveries/s: ([\d.]+)\s+p50: ([\d.]+) ms\s+p90: ([\d.]+) ms\s+p99: ([\d.]+) ms\s+non-2xx: (\d+)\s+socket errors: (\d+)`)
-
-// p5 runs wrk with the ingress's signed.lua against the webhook-ingress
-// binary and a separate nats-server.
-func p5(binDir, natsServer, repo, dir string, reps int, dur time.Duration, logf func(string, ...any)) *P5Result {
+// p5 drives the webhook-ingress binary (and a separate nats-server, file
+// store) with signed deliveries from an open-loop generator: at a constant
+// rate, each delivery has an intended send time and its latency is measured
+// from it, so a stalled server shows as latency rather than as a generator
+// that slowed down with it (coordinated omission). Flat out is closed loop:
+// many connections sending back to back, counting deliveries/s.
+func p5(binDir, natsServer, dir string, reps int, dur time.Duration, logf func(string, ...any)) *P5Result {
 	res := &P5Result{}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		res.Skipped = err.Error()
-		return res
-	}
-	wrk, err := exec.LookPath("wrk")
-	if err != nil {
-		res.Skipped = "wrk is not installed (apt-get install -y wrk)"
 		return res
 	}
 	if natsServer == "" {
 		res.Skipped = "no nats-server binary (make tools)"
 		return res
 	}
-	script, err := filepath.Abs(filepath.Join(repo, "services/webhook-ingress/loadtest/signed.lua"))
-	if err == nil {
-		_, err = os.Stat(script)
-	}
+	bodyPath, err := filepath.Abs("cmd/bench/testdata/webhook-cloud-status-to-done.json")
 	if err != nil {
-		res.Skipped = "services/webhook-ingress/loadtest/signed.lua not found"
+		res.Skipped = err.Error()
 		return res
 	}
-	body, err := filepath.Abs("cmd/bench/testdata/webhook-cloud-status-to-done.json")
-	if err == nil {
-		_, err = os.Stat(body)
-	}
+	body, err := os.ReadFile(bodyPath)
 	if err != nil {
 		res.Skipped = "the webhook body (cmd/bench/testdata) is missing: run from bench/"
 		return res
 	}
-	st, _ := os.Stat(body)
-	res.Body = fmt.Sprintf("Jira Cloud issue_updated (status → Done), %.1f KiB", float64(st.Size())/1024)
+	res.Body = fmt.Sprintf("Jira Cloud issue_updated (status → Done), %.1f KiB", float64(len(body))/1024)
 	secret := "bench-secret-0123456789abcdef"
-	// The ingress and its NATS, as a product with only the ingress.
 	p := &product{layout: "ingress", pids: map[string]int{}}
 	defer p.Stop()
 	natsAddr, _ := freeAddr()
@@ -97,8 +101,11 @@ func p5(binDir, natsServer, repo, dir string, reps int, dur time.Duration, logf 
 		res.Skipped = "nats-server: " + err.Error()
 		return res
 	}
+	// One client address sends everything here: the per-IP limits are
+	// lifted (their defaults protect a real endpoint, not this figure).
 	env := append(os.Environ(), "NATS_URL=nats://"+natsAddr, "LOG_LEVEL=info", "LOG_FORMAT=json",
-		"WEBHOOK_INGRESS_ADDR="+ingressAddr, "WEBHOOK_INGRESS_INSECURE_NO_TLS=true", "WEBHOOK_INGRESS_HMAC_SECRETS="+secret)
+		"WEBHOOK_INGRESS_ADDR="+ingressAddr, "WEBHOOK_INGRESS_INSECURE_NO_TLS=true", "WEBHOOK_INGRESS_HMAC_SECRETS="+secret,
+		"WEBHOOK_INGRESS_RATE_LIMIT=0", "WEBHOOK_INGRESS_MAX_CONCURRENT=1024", "WEBHOOK_INGRESS_MAX_CONCURRENT_PER_IP=1024")
 	if err := p.start(dir, "webhook-ingress", filepath.Join(binDir, "webhook-ingress"), env); err != nil {
 		res.Skipped = err.Error()
 		return res
@@ -108,48 +115,185 @@ func p5(binDir, natsServer, repo, dir string, reps int, dur time.Duration, logf 
 		return res
 	}
 	url := "http://" + ingressAddr + "/webhook"
-	res.Command = fmt.Sprintf("WRK_CONNECTIONS=C wrk -t2 -cC -d%s -s ../services/webhook-ingress/loadtest/signed.lua %s -- cmd/bench/testdata/webhook-cloud-status-to-done.json %s [RATE]", dur, url, secret)
+	res.Command = fmt.Sprintf("cd bench && go run ./cmd/bench -only p5 -p5-duration %s -reps %d (built-in open-loop generator)", dur, reps)
+	g := newGenerator(url, secret, body)
 	levels := []struct {
 		name        string
 		rate, conns int
-	}{{"paced 250/s", 250, 10}, {"paced 500/s", 500, 10}, {"paced 1000/s", 1000, 10}, {"flat out", 0, 16}}
-	// warm-up
-	_ = exec.Command(wrk, "-t1", "-c2", "-d1s", "-s", script, url, "--", body, secret, "200").Run()
+	}{{"open loop 1,000/s", 1000, 256}, {"open loop 5,000/s", 5000, 512}, {"flat out", 0, 64}}
+	g.closedLoop(2*time.Second, 16) // warm-up: connections, JetStream, the ingress's pools
 	for _, lv := range levels {
 		run := P5Run{Name: lv.name, Rate: lv.rate, Connections: lv.conns}
-		args := []string{"-t2", "-c" + strconv.Itoa(lv.conns), "-d" + dur.String(), "-s", script, url, "--", body, secret}
-		if lv.rate > 0 {
-			args = append(args, strconv.Itoa(lv.rate))
-		}
-		run.Command = fmt.Sprintf("WRK_CONNECTIONS=%d wrk %s", lv.conns, strings.Join(args, " "))
 		var dps, p50, p90, p99 []float64
 		for range reps {
 			var smp *sampler
 			if lv.rate == 0 {
 				smp = startSampler(p.pids, 250*time.Millisecond)
 			}
-			cmd := exec.Command(wrk, args...)
-			cmd.Env = append(os.Environ(), "WRK_CONNECTIONS="+strconv.Itoa(lv.conns))
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			err := cmd.Run()
+			var r P5Rep
+			cpu0, t0 := selfCPU(), time.Now()
+			if lv.rate > 0 {
+				r = g.openLoop(dur, lv.rate, lv.conns)
+			} else {
+				r = g.closedLoop(dur, lv.conns)
+			}
+			r.GeneratorCPU = 100 * (selfCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
 			if smp != nil {
 				res.Usage = append(res.Usage, smp.Stop()...)
 			}
-			m := wrkLine.FindStringSubmatch(out.String())
-			if err != nil || m == nil {
-				logf("P5 %s: wrk failed: %v\n%s", lv.name, err, out.String())
-				continue
-			}
-			f := func(i int) float64 { v, _ := strconv.ParseFloat(m[i], 64); return v }
-			r := P5Rep{DeliveriesPerSec: f(1), P50ms: f(2), P90ms: f(3), P99ms: f(4), Non2xx: int(f(5)), SocketErrors: int(f(6))}
 			run.Reps = append(run.Reps, r)
-			run.Non2xx += r.Non2xx
+			run.Non2xx += r.Non2xx + r.Errors
 			dps, p50, p90, p99 = append(dps, r.DeliveriesPerSec), append(p50, r.P50ms), append(p90, r.P90ms), append(p99, r.P99ms)
+			logf("P5 %-18s %7.0f deliveries/s  p50 %.2f ms  p99 %.2f ms  max %.1f ms  non-2xx %d  errors %d  late %d  generator %.0f%% CPU",
+				lv.name, r.DeliveriesPerSec, r.P50ms, r.P99ms, r.Maxms, r.Non2xx, r.Errors, r.Late, r.GeneratorCPU)
 		}
 		run.DeliveriesPerSec, run.P50, run.P90, run.P99 = agg(dps), agg(p50), agg(p90), agg(p99)
-		logf("P5 %-14s %7.0f deliveries/s  p50 %.2f ms  p99 %.2f ms", lv.name, run.DeliveriesPerSec.Median, run.P50.Median, run.P99.Median)
 		res.Runs = append(res.Runs, run)
 	}
 	return res
+}
+
+// generator sends signed deliveries, each with a new delivery identifier
+// (so each is a new JetStream message).
+type generator struct {
+	url, sig string
+	body     []byte
+	client   *http.Client
+	seq      atomic.Int64
+}
+
+func newGenerator(url, secret string, body []byte) *generator {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        2048,
+		MaxIdleConnsPerHost: 2048,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	return &generator{url: url, sig: "sha256=" + hex.EncodeToString(m.Sum(nil)), body: body,
+		client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// send delivers once; ok is a 200.
+func (g *generator) send() (ok bool, err error) {
+	req, err := http.NewRequest(http.MethodPost, g.url, bytes.NewReader(g.body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature", g.sig)
+	req.Header.Set("X-Atlassian-Webhook-Identifier", "p5-"+strconv.FormatInt(g.seq.Add(1), 10))
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, nil
+}
+
+// openLoop sends rate deliveries per second for d, each at its intended
+// time t0 + i/rate whatever the answers to the earlier ones; conns workers
+// carry them (a send waiting for a free worker is late, and its wait is
+// part of its latency).
+func (g *generator) openLoop(d time.Duration, rate, conns int) P5Rep {
+	n := int(d.Seconds() * float64(rate))
+	intended := make(chan time.Time, n)
+	lat := make([]time.Duration, n)
+	var idx atomic.Int64
+	var non2xx, errs, late atomic.Int64
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() {
+			for at := range intended {
+				if time.Since(at) > time.Millisecond {
+					late.Add(1)
+				}
+				ok, err := g.send()
+				l := time.Since(at)
+				switch {
+				case err != nil:
+					errs.Add(1)
+				case !ok:
+					non2xx.Add(1)
+				}
+				lat[idx.Add(1)-1] = l
+			}
+		})
+	}
+	start := time.Now().Add(10 * time.Millisecond)
+	interval := time.Second / time.Duration(rate)
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		if w := time.Until(at); w > 0 {
+			time.Sleep(w)
+		}
+		intended <- at
+	}
+	close(intended)
+	wg.Wait()
+	elapsed := time.Since(start)
+	r := summarize(lat[:idx.Load()], elapsed)
+	r.Non2xx, r.Errors, r.Late = int(non2xx.Load()), int(errs.Load()), int(late.Load())
+	r.DeliveriesPerSec = float64(int(idx.Load())-r.Non2xx-r.Errors) / elapsed.Seconds()
+	return r
+}
+
+// closedLoop sends back to back on conns connections for d.
+func (g *generator) closedLoop(d time.Duration, conns int) P5Rep {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var mu sync.Mutex
+	var all []time.Duration
+	var non2xx, errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conns {
+		wg.Go(func() {
+			var mine []time.Duration
+			for ctx.Err() == nil {
+				t := time.Now()
+				ok, err := g.send()
+				mine = append(mine, time.Since(t))
+				switch {
+				case err != nil:
+					errs.Add(1)
+				case !ok:
+					non2xx.Add(1)
+				}
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	r := summarize(all, elapsed)
+	r.Non2xx, r.Errors = int(non2xx.Load()), int(errs.Load())
+	r.DeliveriesPerSec = float64(len(all)-r.Non2xx-r.Errors) / elapsed.Seconds()
+	return r
+}
+
+func summarize(lat []time.Duration, elapsed time.Duration) P5Rep {
+	if len(lat) == 0 {
+		return P5Rep{}
+	}
+	slices.Sort(lat)
+	ms := func(q float64) float64 {
+		return float64(lat[min(len(lat)-1, int(q*float64(len(lat))))]) / float64(time.Millisecond)
+	}
+	return P5Rep{DeliveriesPerSec: float64(len(lat)) / elapsed.Seconds(), P50ms: ms(0.50), P90ms: ms(0.90), P99ms: ms(0.99),
+		Maxms: float64(lat[len(lat)-1]) / float64(time.Millisecond)}
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

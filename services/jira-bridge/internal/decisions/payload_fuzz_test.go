@@ -24,7 +24,7 @@ func FuzzParsePayload(f *testing.F) {
 		if sc, ok := p.StatusChange(); ok && sc.To == "" && sc.From == "" {
 			t.Fatalf("a status change with neither side: %+v", sc)
 		}
-		_ = p.Labels()
+		_ = p.Issue.Labels
 		_, _ = ParseReason(string(body))
 	})
 }

@@ -40,8 +40,8 @@ func TestParsePayloadRealCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
-			if p.WebhookEvent != c.event || p.Issue.ID != c.issueID || p.Issue.Key != c.issueKey {
-				t.Fatalf("got event %q issue %s/%s, want %q %s/%s", p.WebhookEvent, p.Issue.ID, p.Issue.Key, c.event, c.issueID, c.issueKey)
+			if p.Event != c.event || p.Issue.ID != c.issueID || p.Issue.Key != c.issueKey {
+				t.Fatalf("got event %q issue %s/%s, want %q %s/%s", p.Event, p.Issue.ID, p.Issue.Key, c.event, c.issueID, c.issueKey)
 			}
 			if p.User == nil || p.User.AccountID != c.accountID || p.User.Name != c.name || p.User.EmailAddress != c.email {
 				t.Fatalf("user = %+v, want accountId %q name %q email %q", p.User, c.accountID, c.name, c.email)

@@ -58,7 +58,7 @@ func TestWebLink(t *testing.T) {
 }
 
 func TestProjectForRoutesByFirstMappedRole(t *testing.T) {
-	l := New(Config{DefaultProject: "TAR", ProjectByRole: map[string]string{"dba": "OPS", "auditor": "SEC"}}, nil, nil, nil, nil)
+	l := New(Config{DefaultProject: "TAR", ProjectByRole: map[string]string{"dba": "OPS", "auditor": "SEC"}}, &Writer{})
 	for roles, want := range map[string]string{"editor": "TAR", "editor,dba": "OPS", "auditor,dba": "SEC", "": "TAR"} {
 		r := events.AccessRequest{Roles: strings.Split(roles, ",")}
 		if got := l.ProjectFor(r); got != want {

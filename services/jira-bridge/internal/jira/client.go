@@ -23,7 +23,6 @@ import (
 
 	gojira "github.com/andygrunwald/go-jira"
 
-	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/metrics"
 )
 
@@ -53,6 +52,7 @@ type Options struct {
 type Client struct {
 	gj         *gojira.Client
 	deployment string
+	wf         workflow
 }
 
 // New returns a client; it makes no call.
@@ -68,7 +68,14 @@ func New(o Options) (*Client, error) {
 	}
 	base := o.Transport
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		// Keep-alive connections for every call in flight: Go's default
+		// keeps 2 idle per host, so most calls would open a connection (on
+		// Jira Cloud, a TLS handshake each).
+		ht := http.DefaultTransport.(*http.Transport).Clone()
+		ht.MaxIdleConns = max(ht.MaxIdleConns, o.Concurrency)
+		ht.MaxIdleConnsPerHost = o.Concurrency
+		ht.MaxConnsPerHost = 0
+		base = ht
 	}
 	auth := func(r *http.Request) { r.SetBasicAuth(o.User, o.Token) }
 	if o.PAT != "" {
@@ -101,6 +108,7 @@ type APIError struct {
 	Status           int
 	Text             string
 	RetryAfter       time.Duration
+	fieldErrors      map[string]bool
 }
 
 func (e *APIError) Error() string {
@@ -114,40 +122,6 @@ func (e *APIError) Retryable() bool { return e.Status == 429 || e.Status >= 500 
 func IsStatus(err error, status int) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && ae.Status == status
-}
-
-// Classify marks err for the consume loop: 429/5xx/network errors are
-// transient (honouring Retry-After), other Jira answers permanent, so that
-// the message is dead-lettered with Jira's error text.
-func Classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *APIError
-	if errors.As(err, &ae) {
-		if ae.Retryable() {
-			if ae.RetryAfter > 0 {
-				return bus.RetryAfter(err, ae.RetryAfter)
-			}
-			return bus.Transient(err)
-		}
-		return bus.Permanent(err)
-	}
-	return bus.Transient(err)
-}
-
-// ClassifyTransition marks a failed transition for the consume loop. Jira
-// Cloud's reads lag its writes by seconds: a transition chosen from a stale
-// status is refused with 400 (or 409), or is missing from the list. Those
-// are retried after a short delay — the redelivery re-reads the issue and
-// finds the move done — and a workflow that really lacks the transition is
-// dead-lettered after the consumer's MaxAttempts (bus.Suspect: the retry
-// window does not apply), with Jira's text.
-func ClassifyTransition(err error) error {
-	if errors.Is(err, ErrNoTransition) || IsStatus(err, http.StatusBadRequest) || IsStatus(err, http.StatusConflict) {
-		return bus.Suspect(err, 2*time.Second)
-	}
-	return Classify(err)
 }
 
 // do sends one call through go-jira and decodes a 2xx JSON answer into out.
@@ -168,7 +142,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	defer resp.Body.Close()
 	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		ae := &APIError{Method: method, Endpoint: endpoint, Status: resp.StatusCode, Text: errorText(raw)}
+		ae := &APIError{Method: method, Endpoint: endpoint, Status: resp.StatusCode, Text: errorText(raw), fieldErrors: fieldNames(raw)}
 		if d, ok := ServerDelay(resp.Header, time.Now()); ok && ae.Retryable() {
 			ae.RetryAfter = d
 		}
@@ -362,21 +336,7 @@ type IssueRef struct {
 
 // CreateIssue creates an issue with the given fields and entity properties.
 func (c *Client) CreateIssue(ctx context.Context, fields map[string]any, properties map[string]any) (IssueRef, error) {
-	type prop struct {
-		Key   string `json:"key"`
-		Value any    `json:"value"`
-	}
-	body := map[string]any{"fields": fields}
-	var props []prop
-	for k, v := range properties {
-		props = append(props, prop{k, v})
-	}
-	if len(props) > 0 {
-		body["properties"] = props
-	}
-	var ref IssueRef
-	err := c.do(ctx, http.MethodPost, "rest/api/2/issue", body, &ref)
-	return ref, err
+	return c.createIssue(ctx, fields, properties, "")
 }
 
 // Issue is the part of an issue the bridge reads.

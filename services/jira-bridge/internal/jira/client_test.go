@@ -4,15 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/metrics"
 	jirasim "github.com/accessbridge/accessbridge/sim/jira"
 )
@@ -95,7 +97,7 @@ func TestClientRetries5xx(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case errors.As(err, &ae) && (ae.Status == 500 || ae.Status == 502) && bus.KindOf(Classify(err)) == bus.KindTransient:
+		case errors.As(err, &ae) && (ae.Status == 500 || ae.Status == 502) && ae.Retryable():
 			transient++
 		default:
 			t.Fatalf("comment %d: %v", i, err)
@@ -165,8 +167,8 @@ func TestClientLongRetryAfterIsHandedBack(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 429 || ae.RetryAfter != 10*time.Second {
 		t.Fatalf("err = %v, want a 429 APIError with RetryAfter 10s", err)
 	}
-	if k := bus.KindOf(Classify(err)); k != bus.KindTransient {
-		t.Fatalf("kind = %v, want transient", k)
+	if !ae.Retryable() {
+		t.Fatal("a 429 is not retryable")
 	}
 }
 
@@ -184,8 +186,8 @@ func TestClient400IsPermanentWithJiraText(t *testing.T) {
 	if !strings.Contains(ae.Text, "customfield_99999") || !strings.Contains(ae.Text, "cannot be set") {
 		t.Fatalf("error text %q lacks Jira's message", ae.Text)
 	}
-	if k := bus.KindOf(Classify(err)); k != bus.KindPermanent {
-		t.Fatalf("kind = %v, want permanent", k)
+	if ae.Retryable() {
+		t.Fatal("a 400 is retryable")
 	}
 	if n := s.CountRequests("POST", "/rest/api/2/issue"); n != 1 {
 		t.Fatalf("%d create calls, want 1 (a 400 is not retried)", n)
@@ -255,19 +257,6 @@ func TestEndpoint(t *testing.T) {
 		if got := Endpoint("POST", in); got != want {
 			t.Errorf("Endpoint(%s) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func TestClassifyTransitionRetriesWhatAStaleReadCauses(t *testing.T) {
-	stale := &APIError{Status: 400, Text: "Transition id '31' is not valid for this issue."}
-	for _, err := range []error{stale, fmt.Errorf("move: %w", ErrNoTransition), &APIError{Status: 409}} {
-		got := ClassifyTransition(fmt.Errorf("move TAR-1: %w", err))
-		if bus.KindOf(got) != bus.KindSuspect {
-			t.Errorf("%v: kind %v, want suspect: retried (Jira's reads lag its writes), dead-lettered after MaxAttempts", err, bus.KindOf(got))
-		}
-	}
-	if got := ClassifyTransition(&APIError{Status: 403, Text: "no permission"}); bus.KindOf(got) != bus.KindPermanent {
-		t.Errorf("403: kind %v, want permanent", bus.KindOf(got))
 	}
 }
 
@@ -374,5 +363,41 @@ func TestPerIssueRateLimitHoldsOnlyThatIssue(t *testing.T) {
 	}
 	if !bDuringHold {
 		t.Fatalf("the write to %s waited for %s's per-issue limit", b.Key, a.Key)
+	}
+}
+
+// Calls in flight up to the concurrency reuse keep-alive connections: a
+// burst of 8-way parallel calls, repeated, opens at most 8 connections.
+func TestKeepAlivePoolSizedToConcurrency(t *testing.T) {
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"accountId":"a"}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := New(Options{URL: srv.URL, User: "u", Token: "t", Concurrency: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if _, err := c.Myself(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := opened.Load(); n > 8 {
+		t.Fatalf("%d connections opened for 40 calls 8 at a time, want at most 8", n)
 	}
 }

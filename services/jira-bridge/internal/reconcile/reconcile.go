@@ -16,7 +16,7 @@ import (
 
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/decisions"
-	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/issues"
+	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/domain"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/jira"
 	"github.com/accessbridge/accessbridge/services/jira-bridge/internal/projection"
 )
@@ -27,12 +27,18 @@ type Jira interface {
 	GetIssue(ctx context.Context, idOrKey string, properties []string, withChangelog bool) (jira.Issue, error)
 }
 
+// Publisher publishes the decisions the reconciler finds.
+type Publisher interface {
+	PublishEvent(ctx context.Context, source string, p events.Payload) error
+}
+
 // Config of the reconciler.
 type Config struct {
-	Projects    []string
-	LabelPrefix string
-	Statuses    issues.Statuses
-	Interval    time.Duration
+	Source   string
+	Projects []string
+	Labels   domain.Labels
+	Statuses domain.Statuses
+	Interval time.Duration
 	// Window: issues updated within it are examined.
 	Window time.Duration
 	Bot    jira.User
@@ -43,17 +49,18 @@ type Config struct {
 type Reconciler struct {
 	cfg     Config
 	jira    Jira
-	store   *projection.Store
+	store   projection.Store
 	decider *decisions.Decider
+	pub     Publisher
 	log     zerolog.Logger
 }
 
 // New returns a reconciler.
-func New(cfg Config, j Jira, store *projection.Store, d *decisions.Decider, log zerolog.Logger) *Reconciler {
+func New(cfg Config, j Jira, store projection.Store, d *decisions.Decider, pub Publisher, log zerolog.Logger) *Reconciler {
 	if cfg.Limit <= 0 {
 		cfg.Limit = 1000
 	}
-	return &Reconciler{cfg: cfg, jira: j, store: store, decider: d, log: log.With().Str("component", "reconciler").Logger()}
+	return &Reconciler{cfg: cfg, jira: j, store: store, decider: d, pub: pub, log: log.With().Str("component", "reconciler").Logger()}
 }
 
 // Run reconciles every Interval until ctx ends (Interval <= 0: never).
@@ -87,7 +94,7 @@ func (r *Reconciler) ReconcileOpenIssues(ctx context.Context) (int, error) {
 	}
 	mins := max(1, int(r.cfg.Window/time.Minute))
 	jql := fmt.Sprintf(`project in (%s) AND labels = "%s" AND status in ("%s", "%s") AND updated >= "-%dm" ORDER BY updated ASC`,
-		strings.Join(quoted, ", "), r.cfg.LabelPrefix, r.cfg.Statuses.Approved, r.cfg.Statuses.Denied, mins)
+		strings.Join(quoted, ", "), r.cfg.Labels.Prefix, r.cfg.Statuses.Approved, r.cfg.Statuses.Denied, mins)
 	found, err := r.jira.Search(ctx, jql, nil, r.cfg.Limit)
 	if err != nil {
 		return 0, err
@@ -107,20 +114,15 @@ func (r *Reconciler) ReconcileOpenIssues(ctx context.Context) (int, error) {
 }
 
 func (r *Reconciler) reconcileIssue(ctx context.Context, is jira.Issue) (bool, error) {
-	var requestID string
-	for _, l := range is.Labels {
-		if id, ok := strings.CutPrefix(l, r.cfg.LabelPrefix+"-"); ok {
-			requestID = id
-		}
-	}
-	if requestID == "" || events.ValidToken(requestID) != nil {
+	requestID, ok := r.cfg.Labels.RequestID(is.Labels)
+	if !ok {
 		return false, nil
 	}
 	e, err := r.store.Get(ctx, requestID)
 	if err != nil {
 		return false, err
 	}
-	if !e.Linked() || e.IssueID != is.ID || r.cfg.Statuses.Terminal(e.Status) {
+	if !e.Linked() || e.IssueID != is.ID || resolvedByBridge(e) {
 		return false, nil // not ours, or already resolved by Teleport
 	}
 	verdict, ok := r.decider.Verdict(is.Status)
@@ -133,13 +135,13 @@ func (r *Reconciler) reconcileIssue(ctx context.Context, is jira.Issue) (bool, e
 	}
 	for _, h := range slices.Backward(full.Histories) {
 		for _, it := range h.Items {
-			if it.FieldID != "status" && !(it.FieldID == "" && strings.EqualFold(it.Field, "status")) {
+			if !domain.IsStatusItem(it.Field, it.FieldID) {
 				continue
 			}
-			if !strings.EqualFold(it.ToString, is.Status) || h.Author.Is(r.cfg.Bot) {
+			if !domain.Same(it.ToString, is.Status) || h.Author.Is(r.cfg.Bot) {
 				return false, nil
 			}
-			if e.HasApplied("decision:" + h.ID) {
+			if _, ok := e.Done(domain.CauseDecision(h.ID), domain.WriteDecision); ok {
 				return false, nil
 			}
 			at, err := jira.ParseTime(h.Created)
@@ -149,8 +151,29 @@ func (r *Reconciler) reconcileIssue(ctx context.Context, is jira.Issue) (bool, e
 			actor := events.Actor{AccountID: h.Author.AccountID, Key: h.Author.Key, Name: h.Author.Name, Email: h.Author.EmailAddress, DisplayName: h.Author.DisplayName}
 			change := decisions.StatusChange{ChangelogID: h.ID, From: it.FromString, To: it.ToString}
 			log := r.log.With().Str("request_id", requestID).Str("issue_key", is.Key).Logger()
-			return true, r.decider.Decide(ctx, e, change, verdict, actor, h.Author, "", events.VerifiedReconciler, at, log)
+			dec, err := r.decider.Decide(ctx, e, change, verdict, actor, h.Author, "", events.VerifiedReconciler, at, log)
+			if err != nil {
+				return false, err
+			}
+			// Published, then recorded: a failure in between publishes it
+			// again at the next pass (same dedup id).
+			if err := r.pub.PublishEvent(ctx, r.cfg.Source, dec); err != nil {
+				return false, fmt.Errorf("publish decision: %w", err)
+			}
+			_, err = r.store.Modify(ctx, requestID, func(e *projection.Entry) error { e.Fold(dec); return nil })
+			return true, err
 		}
 	}
 	return false, nil
+}
+
+// resolvedByBridge reports whether the bridge recorded a resolution or
+// expiry of the request (Teleport's word, which a board move cannot change).
+func resolvedByBridge(e projection.Entry) bool {
+	for _, a := range e.Applied {
+		if k := a.Cause.Kind(); k == "resolved" || a.Cause == domain.CauseExpired {
+			return true
+		}
+	}
+	return false
 }

@@ -24,11 +24,12 @@ import (
 // resolved a request in state mode, so a redelivery is recognised.
 const AnnotationDecision = "accessbridge-decision"
 
-// Links reads the request → issue projection the jira-bridge maintains.
+// Links knows the issue linked to each request, as the jira-bridge's
+// issue.linked events say (never from the jira-bridge's own store).
 type Links interface {
-	// Lookup returns the projection entry; ok is false when there is none
-	// (or no bucket yet).
-	Lookup(ctx context.Context, requestID string) (entry events.RequestIssue, ok bool, err error)
+	// Lookup returns the linked issue; ok is false when none is linked
+	// (yet).
+	Lookup(ctx context.Context, requestID string) (issue events.IssueRef, ok bool, err error)
 }
 
 // Config of a Decider.
@@ -117,12 +118,11 @@ func (d *Decider) Decide(ctx context.Context, dec events.Decision, published tim
 
 	link, linked, err := d.cfg.Links.Lookup(ctx, dec.RequestID)
 	if err != nil {
-		return nil, fmt.Errorf("read %s[%s]: %w", events.BucketRequestIssues, dec.RequestID, err)
+		return nil, fmt.Errorf("look up the issue linked to %s: %w", dec.RequestID, err)
 	}
-	linked = linked && link.Linked()
-	if linked && link.IssueID != dec.IssueID {
-		securityEvent(log, dec, fmt.Sprintf("issue %s (%s) is not the issue linked to the request (%s, %s)", dec.IssueID, dec.IssueKey, link.IssueID, link.IssueKey))
-		return reject(events.RejectForged, "", "issue %s is not the issue linked to access request %s (%s)", dec.IssueKey, dec.RequestID, link.IssueKey), nil
+	if linked && link.ID != dec.IssueID {
+		securityEvent(log, dec, fmt.Sprintf("issue %s (%s) is not the issue linked to the request (%s, %s)", dec.IssueID, dec.IssueKey, link.ID, link.Key))
+		return reject(events.RejectForged, "", "issue %s is not the issue linked to access request %s (%s)", dec.IssueKey, dec.RequestID, link.Key), nil
 	}
 
 	req, err := teleport.GetRequest(ctx, d.cfg.Client, dec.RequestID)
@@ -181,6 +181,11 @@ func (d *Decider) review(ctx context.Context, dec events.Decision, req types.Acc
 	state := teleport.State(req.GetState())
 	author, ok := d.cfg.Reviewers.Author(dec.Actor)
 	if !ok {
+		log.Error().Bool("security", true).Str("event", "unmapped_actor").
+			Str("issue_id", dec.IssueID).Str("issue_key", dec.IssueKey).Str("claimed_request", dec.RequestID).
+			Str("linked_issue", dec.IssueKey+" "+dec.IssueID).Str("actor", dec.Actor.Identity()).Str("actor_display", dec.Actor.Display()).
+			Str("source_ip", dec.SourceIP).Str("changelog_id", dec.ChangelogID).
+			Msg("SECURITY: a Jira user who is not mapped to a Teleport user moved a request's issue (review mode); not applied")
 		return reject(events.RejectUnmappedActor, state, "Jira user %s is not mapped to a Teleport user (TELEPORT_BRIDGE_REVIEWER_MAP_FILE)", dec.Actor.Identity()), nil
 	}
 	var previous *types.AccessReview

@@ -13,9 +13,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-type links map[string]events.RequestIssue
+type links map[string]events.IssueRef
 
-func (l links) Lookup(_ context.Context, id string) (events.RequestIssue, bool, error) {
+func (l links) Lookup(_ context.Context, id string) (events.IssueRef, bool, error) {
 	e, ok := l[id]
 	return e, ok, nil
 }
@@ -48,7 +48,7 @@ func TestDecideIsIdempotent(t *testing.T) {
 			}
 			d := decide.New(decide.Config{
 				Client: dial(t, srv, user), Mode: mode,
-				Links:     links{id: {RequestID: id, Phase: events.PhaseLinked, IssueID: "1", IssueKey: "TAR-1"}},
+				Links:     links{id: {ID: "1", Key: "TAR-1"}},
 				Reviewers: decide.Reviewers{ByActor: map[string]string{"acct": teleportsim.UserReviewer}},
 			})
 			dec := *events.NewDecision(id, events.IssueRef{ID: "1", Key: "TAR-1"}, "c1", events.VerdictApprove, "Approved", events.Actor{AccountID: "acct"}, time.Now())
@@ -88,7 +88,7 @@ func TestDecideTransientWhenTeleportDown(t *testing.T) {
 	id, _ := srv.CreateRequest(teleportsim.UserRequester, []string{"editor"}, "")
 	d := decide.New(decide.Config{
 		Client: conn, Mode: events.ModeState,
-		Links: links{id: {RequestID: id, Phase: events.PhaseLinked, IssueID: "1", IssueKey: "TAR-1"}},
+		Links: links{id: {ID: "1", Key: "TAR-1"}},
 	})
 	_ = srv.Close()
 	dec := *events.NewDecision(id, events.IssueRef{ID: "1", Key: "TAR-1"}, "c1", events.VerdictApprove, "Approved", events.Actor{AccountID: "acct"}, time.Now())

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/accessbridge/accessbridge/pkg/events"
@@ -12,17 +13,28 @@ import (
 // Reviewers maps Jira actors to the Teleport users who author their reviews
 // in review mode.
 type Reviewers struct {
-	// ByActor maps a Jira account id, email (any case), user name or key to
-	// a Teleport user name.
+	// ByActor maps a Jira account id (Cloud), user key or user name (Data
+	// Center) — or, with MatchEmail, an email (any case) — to a Teleport
+	// user name.
 	ByActor map[string]string
+	// MatchEmail also looks the actor's email up in ByActor, after the
+	// stable ids. A Data Center user can edit their own email (unless the
+	// directory is external and read-only), so with it a user who sets a
+	// mapped colleague's email reviews as that colleague.
+	MatchEmail bool
 	// EmailIsUser maps an unlisted actor whose email Jira shows to the
-	// Teleport user of that name.
+	// Teleport user of that name (the same risk as MatchEmail).
 	EmailIsUser bool
 }
 
-// Author returns the Teleport user for a Jira actor.
+// Author returns the Teleport user for a Jira actor: by its stable ids
+// first (account id, key, name), by its email only when so configured.
 func (r Reviewers) Author(a events.Actor) (string, bool) {
-	for _, k := range []string{a.AccountID, a.Email, strings.ToLower(a.Email), a.Name, a.Key} {
+	keys := []string{a.AccountID, a.Key, a.Name}
+	if r.MatchEmail {
+		keys = append(keys, strings.ToLower(a.Email))
+	}
+	for _, k := range keys {
 		if k == "" {
 			continue
 		}
@@ -34,6 +46,18 @@ func (r Reviewers) Author(a events.Actor) (string, bool) {
 		return a.Email, true
 	}
 	return "", false
+}
+
+// EmailKeys lists the keys of a reviewer map that are emails.
+func EmailKeys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		if strings.Contains(k, "@") {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // LoadReviewerMap reads a JSON object of Jira account id or email →

@@ -9,7 +9,7 @@ import (
 )
 
 func TestReviewersAuthor(t *testing.T) {
-	r := Reviewers{ByActor: map[string]string{"acct-1": "alice", "bob@example.com": "bob", "carol": "carol-t"}}
+	r := Reviewers{ByActor: map[string]string{"acct-1": "alice", "bob@example.com": "bob", "carol": "carol-t"}, MatchEmail: true}
 	cases := []struct {
 		actor events.Actor
 		want  string
@@ -32,6 +32,30 @@ func TestReviewersAuthor(t *testing.T) {
 	}
 	if _, ok := r.Author(events.Actor{AccountID: "acct-9"}); ok {
 		t.Error("an actor without email mapped by EmailIsUser")
+	}
+}
+
+// A stable id (account id, user key) wins over an email, which a Data
+// Center user can edit; emails map only when the site opts in.
+func TestReviewersStableIDWinsOverEmail(t *testing.T) {
+	m := map[string]string{"JIRAUSER10100": "mallory", "alice@example.com": "alice", "acct-m": "mallory"}
+	// Mallory (key JIRAUSER10100) set her email to Alice's.
+	mallory := events.Actor{Key: "JIRAUSER10100", Name: "mallory", Email: "alice@example.com"}
+	for _, matchEmail := range []bool{false, true} {
+		r := Reviewers{ByActor: m, MatchEmail: matchEmail}
+		if got, ok := r.Author(mallory); !ok || got != "mallory" {
+			t.Errorf("match email %v: Author(mallory with alice's email) = %q %v, want mallory", matchEmail, got, ok)
+		}
+		if got, ok := r.Author(events.Actor{AccountID: "acct-m", Email: "alice@example.com"}); !ok || got != "mallory" {
+			t.Errorf("match email %v: account id lost to the email: %q", matchEmail, got)
+		}
+	}
+	alice := events.Actor{Key: "JIRAUSER10200", Email: "Alice@Example.com"}
+	if got, ok := (Reviewers{ByActor: m}).Author(alice); ok {
+		t.Errorf("an email mapped without REVIEWER_MATCH_EMAIL: %q", got)
+	}
+	if got, ok := (Reviewers{ByActor: m, MatchEmail: true}).Author(alice); !ok || got != "alice" {
+		t.Errorf("with REVIEWER_MATCH_EMAIL: %q %v", got, ok)
 	}
 }
 

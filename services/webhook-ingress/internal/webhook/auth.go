@@ -94,13 +94,25 @@ func (a *Auth) CheckRequest(r *http.Request) ([]string, error) {
 // CheckSignature verifies the HMAC signature of body when secrets are
 // configured; signed reports that it did.
 func (a *Auth) CheckSignature(h http.Header, body []byte) (signed bool, err error) {
-	if len(a.HMACSecrets) == 0 {
-		return false, nil
-	}
-	got, err := parseSignature(h)
-	if err != nil {
+	sum, err := a.SignatureFromHeader(h)
+	if err != nil || sum == nil {
 		return false, err
 	}
+	return a.VerifySignature(sum, body)
+}
+
+// SignatureFromHeader returns the signature a delivery presents, checking
+// only its presence and shape, so that a delivery without one is refused
+// before its body is read. nil, nil when no HMAC secret is configured.
+func (a *Auth) SignatureFromHeader(h http.Header) ([]byte, error) {
+	if len(a.HMACSecrets) == 0 {
+		return nil, nil
+	}
+	return parseSignature(h)
+}
+
+// VerifySignature checks a signature from SignatureFromHeader against body.
+func (a *Auth) VerifySignature(got, body []byte) (signed bool, err error) {
 	match := 0
 	for _, secret := range a.HMACSecrets {
 		mac := hmac.New(sha256.New, secret)

@@ -42,6 +42,10 @@ type Publisher interface {
 // bus accepts (the NATS max_payload).
 var ErrTooLarge = errors.New("event too large for the bus")
 
+// ErrInvalid is returned by a Publisher when the delivery cannot be
+// recorded as it is (an attribute that cannot travel in a header): 400.
+var ErrInvalid = errors.New("delivery cannot be recorded")
+
 // Options configure a Handler.
 type Options struct {
 	Auth      *Auth
@@ -56,6 +60,9 @@ type Options struct {
 	RetryAfter time.Duration
 	// MaxConcurrent bounds the deliveries handled at once (503 above it).
 	MaxConcurrent int
+	// MaxConcurrentPerIP bounds those from one client address (503 above
+	// it), so that one client cannot hold every slot.
+	MaxConcurrentPerIP int
 	// Limiter, when set, limits deliveries per client IP (429).
 	Limiter *RateLimiter
 	// ClientIPHeader names a header set by a trusted proxy with the client
@@ -69,8 +76,10 @@ type Options struct {
 
 // Handler answers Jira webhook deliveries.
 type Handler struct {
-	o   Options
-	sem chan struct{}
+	o        Options
+	sem      chan struct{}
+	perIP    *ipSlots
+	failures *failureLog
 }
 
 // NewHandler checks the options and returns a handler.
@@ -95,10 +104,13 @@ func NewHandler(o Options) (*Handler, error) {
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 512
 	}
+	if o.MaxConcurrentPerIP <= 0 || o.MaxConcurrentPerIP > o.MaxConcurrent {
+		o.MaxConcurrentPerIP = o.MaxConcurrent
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Handler{o: o, sem: make(chan struct{}, o.MaxConcurrent)}, nil
+	return &Handler{o: o, sem: make(chan struct{}, o.MaxConcurrent), perIP: newIPSlots(o.MaxConcurrentPerIP), failures: newFailureLog()}, nil
 }
 
 // outcome is what one delivery came to; it makes the answer, the metric and
@@ -112,6 +124,7 @@ type outcome struct {
 	auth     []string
 	id       string // event id
 	bodySize int
+	clientIP string
 }
 
 // ServeHTTP handles one POSTed delivery.
@@ -119,13 +132,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.o.Now()
 	h.o.Metrics.inFlight.Inc()
 	defer h.o.Metrics.inFlight.Dec()
-	var o outcome
+	o := outcome{clientIP: h.clientIP(r)}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			o = outcome{status: http.StatusInternalServerError, result: ResultPanic, reason: fmt.Sprintf("panic: %v", p)}
+			o = outcome{status: http.StatusInternalServerError, result: ResultPanic, reason: fmt.Sprintf("panic: %v", p), clientIP: o.clientIP}
 			h.answer(w, r, &o)
 		}
 		h.finish(r, &o, start)
@@ -137,7 +150,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // MethodNotAllowed answers 405 on a webhook path.
 func (h *Handler) MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	start := h.o.Now()
-	o := outcome{status: http.StatusMethodNotAllowed, result: ResultMethodNotAllowed, reason: r.Method + " not allowed; Jira POSTs webhooks"}
+	o := outcome{status: http.StatusMethodNotAllowed, result: ResultMethodNotAllowed, reason: r.Method + " not allowed; Jira POSTs webhooks", clientIP: h.clientIP(r)}
 	w.Header().Set("Allow", http.MethodPost)
 	h.answer(w, r, &o)
 	h.finish(r, &o, start)
@@ -147,14 +160,10 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, o *outcome, sta
 	fail := func(status int, result, reason string) {
 		o.status, o.result, o.reason = status, result, reason
 	}
-	select {
-	case h.sem <- struct{}{}:
-		defer func() { <-h.sem }()
-	default:
-		fail(http.StatusServiceUnavailable, ResultBusy, "too many deliveries in flight")
-		return
-	}
-	if h.o.Limiter != nil && !h.o.Limiter.Allow(h.clientIP(r)) {
+	ip := o.clientIP
+	// Everything up to the body read costs only the headers: a stranger is
+	// refused before it holds a slot or sends a byte of body.
+	if h.o.Limiter != nil && !h.o.Limiter.Allow(ip) {
 		fail(http.StatusTooManyRequests, ResultRateLimited, "rate limit for this client exceeded")
 		return
 	}
@@ -164,14 +173,32 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, o *outcome, sta
 	}
 	auth, err := h.o.Auth.CheckRequest(r)
 	if err != nil {
-		fail(http.StatusUnauthorized, ResultUnauthorized, err.Error())
+		h.authFailed(o, err)
+		return
+	}
+	sig, err := h.o.Auth.SignatureFromHeader(r.Header)
+	if err != nil {
+		h.authFailed(o, err)
 		return
 	}
 	if r.ContentLength > h.o.MaxBody {
 		fail(http.StatusRequestEntityTooLarge, ResultTooLarge, fmt.Sprintf("body of %d bytes is over the %d byte limit", r.ContentLength, h.o.MaxBody))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
+	if !h.perIP.acquire(ip) {
+		fail(http.StatusServiceUnavailable, ResultBusy, "too many deliveries in flight from this client")
+		return
+	}
+	defer h.perIP.release(ip)
+	select {
+	case h.sem <- struct{}{}:
+		defer func() { <-h.sem }()
+	default:
+		fail(http.StatusServiceUnavailable, ResultBusy, "too many deliveries in flight")
+		return
+	}
+
+	body, err := readBody(w, r, h.o.MaxBody)
 	o.bodySize = len(body)
 	h.o.Metrics.bodyBytes.Observe(float64(len(body)))
 	if err != nil {
@@ -187,12 +214,12 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, o *outcome, sta
 		fail(http.StatusBadRequest, ResultBadRequest, ErrEmptyBody.Error())
 		return
 	}
-	signed, err := h.o.Auth.CheckSignature(r.Header, body)
-	if err != nil {
-		fail(http.StatusUnauthorized, ResultUnauthorized, err.Error())
-		return
-	}
-	if signed {
+	signed := false
+	if sig != nil {
+		if signed, err = h.o.Auth.VerifySignature(sig, body); err != nil {
+			h.authFailed(o, err)
+			return
+		}
 		auth = append([]string{events.AuthHMAC}, auth...)
 	}
 	if len(auth) == 0 {
@@ -214,12 +241,13 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, o *outcome, sta
 		return
 	}
 
-	ev := events.NewWebhook(f.IssueID, f.IssueKey, f.Event, r.Header.Get(HeaderIdentifier), start, signed, auth, body)
+	ev := events.NewRawWebhook(f.IssueID, f.IssueKey, f.Event, r.Header.Get(HeaderIdentifier), start, signed, auth, body)
 	if n, err := strconv.Atoi(r.Header.Get(HeaderRetry)); err == nil && n > 0 {
 		ev.Retry = n
 	}
 	ev.Flow = r.Header.Get(HeaderFlow)
-	if err := ev.Validate(); err != nil {
+	ev.SourceIP = ip
+	if err := ev.CheckAttributes(); err != nil {
 		fail(http.StatusBadRequest, ResultBadRequest, err.Error())
 		return
 	}
@@ -233,6 +261,8 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, o *outcome, sta
 	}
 	dup, err := h.o.Publisher.PublishWebhook(ctx, ev)
 	switch {
+	case errors.Is(err, ErrInvalid):
+		fail(http.StatusBadRequest, ResultBadRequest, err.Error())
 	case errors.Is(err, ErrTooLarge):
 		fail(http.StatusRequestEntityTooLarge, ResultTooLarge, err.Error())
 	case err != nil && r.Context().Err() != nil:
@@ -245,6 +275,33 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, o *outcome, sta
 		o.status, o.result = http.StatusOK, ResultDuplicate
 	default:
 		o.status, o.result = http.StatusOK, ResultPublished
+	}
+}
+
+// readBody reads at most max bytes, in one allocation when the length is
+// announced.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, max)
+	if n := r.ContentLength; n > 0 && n <= max {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return nil, err
+		}
+		// Anything past Content-Length is not read: net/http stops the
+		// body there.
+		return buf, nil
+	}
+	return io.ReadAll(rd)
+}
+
+// authFailed answers 401 and, at most once a minute per client address,
+// writes a security event counting the failures.
+func (h *Handler) authFailed(o *outcome, err error) {
+	o.status, o.result, o.reason = http.StatusUnauthorized, ResultUnauthorized, err.Error()
+	if n, ok := h.failures.note(o.clientIP, h.o.Now()); ok {
+		h.o.Log.Error().Bool("security", true).Str("event", "webhook_auth_failed").
+			Str("source_ip", o.clientIP).Int("failures", n).Str("reason", err.Error()).
+			Msg("SECURITY: webhook deliveries failed authentication (a wrong secret, or someone forging deliveries)")
 	}
 }
 
@@ -298,7 +355,7 @@ func (h *Handler) finish(r *http.Request, o *outcome, start time.Time) {
 		ev = h.o.Log.Warn()
 	}
 	ev = ev.Str("result", o.result).Int("status", o.status).Dur("latency", d).
-		Str("path", r.URL.Path).Str("client_ip", h.clientIP(r)).Int("bytes", o.bodySize)
+		Str("path", r.URL.Path).Str("client_ip", o.clientIP).Int("bytes", o.bodySize)
 	if o.fields.Event != "" {
 		ev = ev.Str("event", o.fields.Event)
 	}

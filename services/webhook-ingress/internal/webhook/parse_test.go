@@ -24,14 +24,14 @@ func TestParse(t *testing.T) {
 		{"null", `null`, Fields{}, ErrNotJSON, false},
 		{"truncated", `{"webhookEvent":"jira:issue_updated","issue":{"id":"1"`, Fields{}, ErrNotJSON, false},
 		{"trailing garbage", `{"webhookEvent":"jira:issue_updated","issue":{"id":"1"}} x`, Fields{}, ErrNotJSON, false},
-		{"issue is a string", `{"webhookEvent":"jira:issue_updated","issue":"1"}`, Fields{}, ErrNotJSON, false},
+		{"issue is a string (counts as absent)", `{"webhookEvent":"jira:issue_updated","issue":"1"}`, Fields{}, ErrNoIssue, false},
 		{"no event", `{"issue":{"id":"1"}}`, Fields{}, ErrNoEvent, false},
 		{"event not a string", `{"webhookEvent":1,"issue":{"id":"1"}}`, Fields{}, ErrNoEvent, false},
 		{"issue event without issue", `{"webhookEvent":"jira:issue_deleted"}`, Fields{}, ErrNoIssue, false},
 		{"issue without id", `{"webhookEvent":"jira:issue_deleted","issue":{"key":"A-1"}}`, Fields{}, ErrNoIssue, false},
 		{"id with a subject wildcard", `{"webhookEvent":"jira:issue_updated","issue":{"id":"1.>"}}`, Fields{}, nil, true},
 		{"id too long", `{"webhookEvent":"jira:issue_updated","issue":{"id":"123456789012345678901"}}`, Fields{}, nil, true},
-		{"negative id", `{"webhookEvent":"jira:issue_updated","issue":{"id":-1}}`, Fields{}, ErrNoIssue, false},
+		{"negative id", `{"webhookEvent":"jira:issue_updated","issue":{"id":-1}}`, Fields{}, nil, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -133,6 +133,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.Var(statuses, "statuses", "workflow statuses in board order, each Name or Name:category (category new, indeterminate or done; default: Backlog new, Pending indeterminate, the others done)")
 	fs.StringVar(&o.InitialStatus, "initial-status", "", "status of new issues (default: the first status)")
 	fs.StringVar(&transitionsFile, "transitions-file", "", "JSON file of workflow transitions (default: any status to any other)")
+	fs.BoolVar(&o.TransitionScreensRefuseComments, "transition-screens-refuse-comments", false, "transitions refuse a comment in their update (400 on the comment field), as transitions without a screen carrying it")
 	fs.Var(customFields, "custom-field", `custom field as customfield_NNNNN=Name[:string|number], repeatable; "none" for no custom field`)
 	fs.StringVar(&usersFile, "users-file", "", "JSON file of users (default: the demo users below)")
 	fs.StringVar(&o.Bot, "bot", "", "accountId, name or email of the bridge's user (default: the first user)")

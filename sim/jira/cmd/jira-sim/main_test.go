@@ -23,7 +23,7 @@ import (
 var optionFlags = map[string]string{
 	"Addr": "addr", "BaseURL": "base-url", "Flavor": "flavor", "ProjectKey": "project",
 	"ProjectName": "project-name", "IssueTypes": "issue-types", "Statuses": "statuses",
-	"InitialStatus": "initial-status", "Transitions": "transitions-file", "CustomFields": "custom-field",
+	"InitialStatus": "initial-status", "Transitions": "transitions-file", "TransitionScreensRefuseComments": "transition-screens-refuse-comments", "CustomFields": "custom-field",
 	"Users": "users-file", "Bot": "bot", "WebhookURLs": "webhook-url", "WebhookEvents": "webhook-events",
 	"WebhookSecret": "webhook-secret-file", "WebhookTimeout": "webhook-timeout",
 	"WebhookMaxRetries": "webhook-max-retries", "WebhookBackoff": "webhook-backoff",
