@@ -117,11 +117,19 @@ func (a *actions) decide(ctx context.Context, d bus.Delivery) ([]events.Payload,
 	if err != nil {
 		return nil, err
 	}
-	ours := false
+	ours, pending := false, false
 	for _, p := range rec.Posts {
-		if p.PostID == act.PostID && p.ChannelID == act.ChannelID {
+		switch {
+		case p.PostID == act.PostID && p.ChannelID == act.ChannelID:
 			ours = true
+		case p.PostID == "" && p.ChannelID == act.ChannelID:
+			pending = true // posted, its id not recorded yet
 		}
+	}
+	if !ours && pending {
+		// Retried (transient): a repeated click would be a duplicate of
+		// this one, so it must not be dropped while the record catches up.
+		return nil, fmt.Errorf("post %s of %s in channel %s is not recorded yet", act.PostID, act.RequestID, act.ChannelID)
 	}
 	if !ours {
 		a.m.Actions.WithLabelValues("unknown_post").Inc()

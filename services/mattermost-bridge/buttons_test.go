@@ -189,3 +189,40 @@ func TestButtonConfigChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestClickOnPostNotYetRecordedWaits: a click on a post whose id is not in
+// the record yet (the bridge posted, the record follows) is retried, not
+// dropped — the same click again would be a duplicate — and becomes a
+// decision once the record names the post.
+func TestClickOnPostNotYetRecordedWaits(t *testing.T) {
+	e := newEnv(t, mmsim.Options{})
+	e.startLogged(e.buttonConfig(), &bustest.LogBuffer{})
+	const id, town, post = "req-inflight", "chan0000000000000000000000", "post0000000000000000000000"
+	intent := events.MattermostPost{Recipient: "myteam/town-square", ChannelID: town, IntentAt: time.Now().UTC()}
+	e.publish(events.NewMattermostPosts(id, 1, "intent", []events.MattermostPost{intent}))
+	bob, _ := e.mm.UserByEmail("bob@example.com")
+	e.publish(&events.MattermostAction{RequestID: id, Verdict: events.VerdictDeny, UserID: bob.ID, UserName: "bob",
+		ChannelID: town, PostID: post, ReceivedAt: time.Now().UTC()})
+
+	ctx := context.Background()
+	st, err := e.bus.JS.Stream(ctx, events.StreamMattermost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decided := func() bool {
+		_, err := st.GetLastMsgForSubject(ctx, events.MattermostDecisionSubject(id))
+		return err == nil
+	}
+	// Retried while the record has only the intent (the retry delay is
+	// 20–300 ms; a second of retries must not produce a decision).
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if decided() {
+			t.Fatal("decided on a post the record does not name")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	intent.PostID = post
+	e.publish(events.NewMattermostPosts(id, 2, "posted", []events.MattermostPost{intent}))
+	eventually(t, 10*time.Second, "the decision once the post is recorded", decided)
+}
