@@ -20,7 +20,7 @@ import (
 // per-IP rate limit as the Jira paths, its own body limit.
 func newActions(cfg Config, b *bus.Bus, log zerolog.Logger, reg prometheus.Registerer, h *webhook.Handler, limiter *webhook.RateLimiter) (http.Handler, error) {
 	o := mmaction.Options{
-		Key: []byte(cfg.MattermostButtonKey.Value()), Publisher: actionPublisher{b: b}, Log: log, Registry: reg,
+		Keys: cfg.mattermostButtonKeys(), Publisher: actionPublisher{b: b}, Log: log, Registry: reg,
 		PublishTimeout: cfg.PublishTimeout, ClientIP: h.ClientIP,
 	}
 	if limiter != nil {

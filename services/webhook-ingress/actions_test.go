@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -152,5 +153,26 @@ func TestMattermostButtonConfig(t *testing.T) {
 		if err := cfg.CheckAndSetDefaults(); err == nil || !strings.Contains(err.Error(), "WEBHOOK_INGRESS_MATTERMOST") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestMattermostButtonKeyRotation: during a rotation both keys verify (a
+// pending post keeps its old token); a key that is not listed does not.
+func TestMattermostButtonKeyRotation(t *testing.T) {
+	const next = "next-mattermost-button-key-0123456789abcdef"
+	cfg := baseConfig()
+	cfg.MattermostButtonKey = config.Secret(next + "," + buttonKey)
+	h := startIngress(t, cfg)
+	h.mattermostStream()
+	for i, key := range []string{next, buttonKey} {
+		tok := events.ButtonToken([]byte(key), "req-rot", "chan1", events.VerdictDeny)
+		body := bytes.Replace(click(tok, "req-rot", "chan1", "deny"), []byte("ua3wzahbjpgwxbhbkbhk5xbs9c"), []byte(fmt.Sprintf("p%025d", i)), 1)
+		if code, body := h.postAction(body); code != http.StatusOK {
+			t.Fatalf("key %d: %d %s", i, code, body)
+		}
+	}
+	tok := events.ButtonToken([]byte("retired-mattermost-button-key-0123456789"), "req-rot", "chan1", events.VerdictDeny)
+	if code, _ := h.postAction(click(tok, "req-rot", "chan1", "deny")); code != http.StatusUnauthorized {
+		t.Fatalf("retired key: %d", code)
 	}
 }

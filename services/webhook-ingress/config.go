@@ -50,7 +50,7 @@ type Config struct {
 	ClientIpHeader     string        `split_words:"true" desc:"Header holding the client IP set by a trusted proxy (X-Forwarded-For: its last entry; or X-Real-IP) for the rate limit and logs; empty: the peer address."`
 	TrustedProxies     []string      `split_words:"true" desc:"Addresses or CIDRs of the proxies whose CLIENT_IP_HEADER is believed, comma-separated (required with it); a request from any other peer is keyed by its own address."`
 
-	MattermostButtonKey   config.Secret `split_words:"true" desc:"HMAC key of the mattermost-bridge's Approve / Deny button tokens (the same as MATTERMOST_BRIDGE_BUTTON_KEY, at least 32 bytes; or _FILE). When set, MATTERMOST_ACTIONS_PATH accepts button clicks from Mattermost."`
+	MattermostButtonKey   config.Secret `split_words:"true" desc:"HMAC key of the mattermost-bridge's Approve / Deny button tokens (the same as MATTERMOST_BRIDGE_BUTTON_KEY, at least 32 bytes; or _FILE); comma-separated during a rotation (keep the old key until the requests posted with it are over). When set, MATTERMOST_ACTIONS_PATH accepts button clicks from Mattermost."`
 	MattermostActionsPath string        `split_words:"true" default:"/mattermost/actions" desc:"URL path of the Mattermost button endpoint (MATTERMOST_BRIDGE_BUTTON_URL points at it); served only when MATTERMOST_BUTTON_KEY is set."`
 }
 

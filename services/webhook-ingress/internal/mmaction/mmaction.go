@@ -45,8 +45,10 @@ type Publisher interface {
 
 // Options of a Handler.
 type Options struct {
-	// Key is the button-token key the mattermost-bridge signs with.
-	Key            []byte
+	// Keys are the button-token keys accepted: the one the mattermost-bridge
+	// signs with, and during a rotation the previous one (pending posts
+	// keep the tokens they were posted with).
+	Keys           [][]byte
 	Publisher      Publisher
 	Log            zerolog.Logger
 	Registry       prometheus.Registerer
@@ -65,10 +67,15 @@ type Handler struct {
 	results *prometheus.CounterVec
 }
 
-// New returns a handler; the key must be at least events.MinButtonKeyLen.
+// New returns a handler; each key must be at least events.MinButtonKeyLen.
 func New(o Options) (*Handler, error) {
-	if len(o.Key) < events.MinButtonKeyLen {
-		return nil, fmt.Errorf("mattermost button key: at least %d bytes", events.MinButtonKeyLen)
+	if len(o.Keys) == 0 {
+		return nil, errors.New("mattermost button key: none")
+	}
+	for _, k := range o.Keys {
+		if len(k) < events.MinButtonKeyLen {
+			return nil, fmt.Errorf("mattermost button key: at least %d bytes", events.MinButtonKeyLen)
+		}
 	}
 	if o.Publisher == nil {
 		return nil, errors.New("mmaction: no Publisher")
@@ -138,7 +145,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var in request
 	_ = json.Unmarshal(body, &in) // a body that is not JSON has no token
 	v := events.Verdict(in.Context.Action)
-	if !events.CheckButtonToken(h.o.Key, in.Context.Token, in.Context.RequestID, in.ChannelID, v) {
+	if !h.validToken(in.Context.Token, in.Context.RequestID, in.ChannelID, v) {
 		log.Warn().Bool("security", true).Str("event", "bad_button_token").
 			Msg("SECURITY: a Mattermost action without a valid button token was refused (401)")
 		h.fail(w, http.StatusUnauthorized, ResultBadToken)
@@ -174,6 +181,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(answer{EphemeralText: fmt.Sprintf(
 		"Your %s of access request %s was received. Teleport applies it only if you are an allowed reviewer; the post shows the outcome.", verb, a.RequestID)})
+}
+
+// validToken checks the token under every key, each in constant time, and
+// always all of them (the time does not tell which key matched).
+func (h *Handler) validToken(tok, requestID, channelID string, v events.Verdict) bool {
+	ok := false
+	for _, k := range h.o.Keys {
+		if events.CheckButtonToken(k, tok, requestID, channelID, v) {
+			ok = true
+		}
+	}
+	return ok
 }
 
 func (h *Handler) fail(w http.ResponseWriter, status int, result string) {
