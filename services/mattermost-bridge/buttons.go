@@ -35,6 +35,9 @@ func (c *Config) checkButtons() error {
 		return fmt.Errorf("%s: %q is not an http(s) URL; with %s=true it must be the webhook-ingress's /mattermost/actions as Mattermost reaches it",
 			v("BUTTON_URL"), c.ButtonURL, v("BUTTONS"))
 	}
+	if strings.Contains(c.ButtonKey.Value(), ",") {
+		return fmt.Errorf("%s: must not contain a comma (the webhook-ingress takes comma-separated keys during a rotation)", v("BUTTON_KEY"))
+	}
 	if len(c.ButtonKey.Value()) < events.MinButtonKeyLen {
 		return fmt.Errorf("%s (or %s_FILE): must be at least %d bytes (the webhook-ingress holds the same key)", v("BUTTON_KEY"), v("BUTTON_KEY"), events.MinButtonKeyLen)
 	}

@@ -174,6 +174,7 @@ func TestButtonConfigChecks(t *testing.T) {
 	for name, mut := range map[string]func(c *mattermostbridge.Config){
 		"no url":         func(c *mattermostbridge.Config) { c.ButtonURL = "" },
 		"short key":      func(c *mattermostbridge.Config) { c.ButtonKey = "short" },
+		"comma in key":   func(c *mattermostbridge.Config) { c.ButtonKey = config.Secret(buttonKey + "," + buttonKey) },
 		"no users":       func(c *mattermostbridge.Config) { c.ButtonUsers = "" },
 		"empty list":     func(c *mattermostbridge.Config) { c.ButtonUsers = "{}" },
 		"empty teleport": func(c *mattermostbridge.Config) { c.ButtonUsers = `{"bob":""}` },
