@@ -192,6 +192,7 @@ func TestReconcilerPublishesMissedMoveOnce(t *testing.T) {
 	r := reconcile.New(reconcile.Config{Source: "test", Projects: []string{"TAR"}, Labels: domain.Labels{Prefix: "teleport-access-request"},
 		Statuses: statuses, Window: time.Hour, Bot: jira.User{AccountID: jiratest.Bot}}, w.jc, w.store, w.decider, pub, zerolog.Nop())
 	for pass := range 2 {
+		w.jira.Reset()
 		n, err := r.ReconcileOpenIssues(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -199,6 +200,10 @@ func TestReconcilerPublishesMissedMoveOnce(t *testing.T) {
 		if want := 1 - pass; n != want {
 			t.Fatalf("pass %d published %d, want %d", pass, n, want)
 		}
+	}
+	// The second pass knew the move from the projection: the listing only.
+	if c := w.jira.Calls(); !slices.Equal(c, []string{"POST /rest/api/2/search/jql"}) {
+		t.Fatalf("second pass calls = %v", c)
 	}
 	if len(pub.out) != 1 {
 		t.Fatalf("published %v", pub.out)

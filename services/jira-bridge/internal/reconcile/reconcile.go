@@ -122,8 +122,8 @@ func (r *Reconciler) reconcileIssue(ctx context.Context, is jira.Issue) (bool, e
 	if err != nil {
 		return false, err
 	}
-	if !e.Linked() || e.IssueID != is.ID || resolvedByBridge(e) {
-		return false, nil // not ours, or already resolved by Teleport
+	if !e.Linked() || e.IssueID != is.ID || resolvedByBridge(e) || decidedAt(e, is.Status) {
+		return false, nil // not ours, already resolved by Teleport, or the move already decided
 	}
 	verdict, ok := r.decider.Verdict(is.Status)
 	if !ok {
@@ -172,6 +172,20 @@ func (r *Reconciler) reconcileIssue(ctx context.Context, is jira.Issue) (bool, e
 func resolvedByBridge(e projection.Entry) bool {
 	for _, a := range e.Applied {
 		if k := a.Cause.Kind(); k == "resolved" || a.Cause == domain.CauseExpired {
+			return true
+		}
+	}
+	return false
+}
+
+// decidedAt reports whether a decision moving the issue to status is on
+// record: the move the listing shows was seen (no changelog read needed).
+func decidedAt(e projection.Entry, status string) bool {
+	if !domain.Same(e.Status, status) {
+		return false
+	}
+	for _, a := range e.Applied {
+		if a.Write == domain.WriteDecision && domain.Same(a.Status, status) {
 			return true
 		}
 	}
