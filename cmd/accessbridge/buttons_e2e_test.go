@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -31,15 +32,16 @@ const e2eButtonKey = "e2e-mattermost-button-key-0123456789abcdef"
 // embedded NATS JetStream, the Teleport emulator and the Mattermost
 // emulator.
 type buttonStack struct {
-	t       *testing.T
+	t       testing.TB
 	tp      *teleportsim.Server
 	mm      *mmsim.Server
 	nats    *bustest.Server
 	ingress string // base URL
 	logs    *bustest.LogBuffer
+	poll    time.Duration // interval of eventually (default 20 ms)
 }
 
-func startButtonStack(t *testing.T) *buttonStack {
+func startButtonStack(t testing.TB) *buttonStack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &buttonStack{t: t, tp: teleportsim.Start(t, teleportsim.Options{}), mm: mmsim.Start(t, mmsim.Options{}), nats: bustest.Start(t), logs: &bustest.LogBuffer{}}
@@ -108,7 +110,7 @@ func (s *buttonStack) eventually(what string, cond func() error) {
 		if time.Now().After(deadline) {
 			s.t.Fatalf("%s: %v", what, err)
 		}
-		time.Sleep(20 * time.Millisecond) // poll interval
+		time.Sleep(cmp.Or(s.poll, 20*time.Millisecond)) // poll interval
 	}
 }
 
@@ -258,4 +260,37 @@ func TestForgedButtonClickRefused(t *testing.T) {
 	if r, _ := s.tp.Request(id); r.GetState() != types.RequestState_PENDING {
 		t.Fatalf("state %v", r.GetState())
 	}
+}
+
+// BenchmarkButtonClickToApproval is the time from a click in Mattermost to
+// the request approved in Teleport and its post updated: the ingress, the
+// mattermost-bridge, the teleport-bridge and the update, in process over
+// embedded NATS (the post is polled every 2 ms).
+func BenchmarkButtonClickToApproval(b *testing.B) {
+	s := startButtonStack(b)
+	s.poll = 2 * time.Millisecond
+	ctx := context.Background()
+	var total time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		id, err := s.tp.CreateRequest(teleportsim.UserRequester, []string{"editor"}, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		post := s.post(id, hasButtons)
+		b.StartTimer()
+		start := time.Now()
+		if err := s.mm.Click(ctx, post.ID, "approve", "bob"); err != nil {
+			b.Fatal(err)
+		}
+		s.post(id, func(p mmsim.Post) error {
+			if !strings.Contains(p.Message, "APPROVED") {
+				return fmt.Errorf("not yet")
+			}
+			return nil
+		})
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/click")
 }
