@@ -39,6 +39,7 @@ type Config struct {
 	RebuildProjection bool          `split_words:"true" default:"false" desc:"Merge the request-issues projection with the JIRA stream's issue and decision events at start. It is rebuilt automatically when the bucket is empty."`
 	ReconcileInterval time.Duration `split_words:"true" default:"5m" desc:"How often open issues are compared with the projection to catch lost webhooks (0 disables)."`
 	ReconcileWindow   time.Duration `split_words:"true" default:"1h" desc:"The reconciler examines issues updated within this window."`
+	ReconcileGrace    time.Duration `split_words:"true" default:"30s" desc:"The reconciler leaves an issue changed less than this long ago to its webhook (0: no grace)."`
 	ConfirmWindow     time.Duration `split_words:"true" default:"2m" desc:"How long the status of an unsigned webhook is re-checked through the API (Jira read lag) before it is dropped."`
 
 	JiraTimeout     time.Duration `split_words:"true" default:"30s" desc:"Timeout of one Jira HTTP attempt."`
@@ -119,6 +120,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.ReconcileInterval < 0 {
 		fail(fmt.Errorf("%s: must not be negative (0 disables)", v("RECONCILE_INTERVAL")))
+	}
+	if c.ReconcileGrace < 0 {
+		return fmt.Errorf("%s: must not be negative (0: no grace)", v("RECONCILE_GRACE"))
 	}
 	durDef(&c.ReconcileWindow, time.Hour)
 	durDef(&c.ConfirmWindow, 2*time.Minute)

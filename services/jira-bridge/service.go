@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}, jc, w)
 	s.reconciler = reconcile.New(reconcile.Config{
 		Source: Source, Projects: cfg.Projects(), Labels: labels, Statuses: statuses,
-		Interval: cfg.ReconcileInterval, Window: cfg.ReconcileWindow, Bot: facts.bot,
+		Interval: cfg.ReconcileInterval, Window: cfg.ReconcileWindow, Grace: cfg.ReconcileGrace, Bot: facts.bot,
 	}, jc, store, s.decider, publisher{deps.Bus}, log)
 
 	spec := func(stream, durable, filter string) bus.ConsumerSpec {

@@ -137,6 +137,7 @@ func mustCheck(t *testing.T, c *harness.Checker) harness.Report {
 	start := time.Now()
 	r := c.Check(t.Context())
 	t.Logf("final state (checked in %s): %s", time.Since(start).Round(time.Millisecond), r)
+	t.Logf("Jira calls by route:\n%s", r.JiraTraffic())
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,8 @@ type Report struct {
 	// JiraReads and JiraWrites count the API calls the emulator received
 	// (searches count as reads), over the whole run.
 	JiraReads, JiraWrites int
+	// JiraByRoute counts them by "METHOD route".
+	JiraByRoute map[string]int
 }
 
 // Kinds lists the kinds of problems found, sorted and unique.
@@ -128,6 +130,17 @@ func (r Report) String() string {
 		r.JiraReads+r.JiraWrites, r.JiraWrites, r.JiraReads, perRequest, dup, lost, len(r.Problems))
 }
 
+// JiraTraffic lists the Jira calls by route, most frequent first.
+func (r Report) JiraTraffic() string {
+	routes := sortedKeys(r.JiraByRoute)
+	sort.SliceStable(routes, func(i, j int) bool { return r.JiraByRoute[routes[i]] > r.JiraByRoute[routes[j]] })
+	var b strings.Builder
+	for _, k := range routes {
+		fmt.Fprintf(&b, "%6d  %s\n", r.JiraByRoute[k], k)
+	}
+	return b.String()
+}
+
 // Checker checks DESIGN.md §5 over the final state of Jira, Teleport and
 // the streams.
 type Checker struct {
@@ -154,6 +167,10 @@ func (c *Checker) Check(ctx context.Context) Report {
 		r.Problems = append(r.Problems, Problem{Kind: kind, Detail: fmt.Sprintf(format, args...)})
 	}
 	bot := c.Jira.Bot().AccountID
+	r.JiraByRoute = map[string]int{}
+	for _, call := range c.Jira.Calls() {
+		r.JiraByRoute[call]++
+	}
 	for _, rq := range c.Jira.Requests() {
 		if rq.Method == "GET" || strings.Contains(rq.Path, "/search") {
 			r.JiraReads++

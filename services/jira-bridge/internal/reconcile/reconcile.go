@@ -41,8 +41,13 @@ type Config struct {
 	Interval time.Duration
 	// Window: issues updated within it are examined.
 	Window time.Duration
-	Bot    jira.User
-	Limit  int
+	// Grace: an issue updated less than this long ago is left to its
+	// webhook, which is usually on its way (0: none). Without it every
+	// move would be read back (changelog, comments) before its webhook
+	// arrived.
+	Grace time.Duration
+	Bot   jira.User
+	Limit int
 }
 
 // Reconciler compares Jira with the projection.
@@ -114,6 +119,9 @@ func (r *Reconciler) ReconcileOpenIssues(ctx context.Context) (int, error) {
 }
 
 func (r *Reconciler) reconcileIssue(ctx context.Context, is jira.Issue) (bool, error) {
+	if r.cfg.Grace > 0 && !is.Updated.IsZero() && time.Since(is.Updated) < r.cfg.Grace {
+		return false, nil
+	}
 	requestID, ok := r.cfg.Labels.RequestID(is.Labels)
 	if !ok {
 		return false, nil

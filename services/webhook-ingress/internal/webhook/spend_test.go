@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -168,5 +169,28 @@ func TestAuthFailuresAreSecurityEvents(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "a-wrong-secret") {
 		t.Fatal("a presented signature's secret leaked")
+	}
+}
+
+// A Content-Length is a promise, not bytes: announcing the largest body
+// and sending little allocates for what was sent.
+func TestAnnouncedLengthIsNotAllocated(t *testing.T) {
+	h := newTestHandler(t, &fakePublisher{}, func(o *Options) { o.MaxBody = 4 << 20 })
+	forged := "sha256=" + strings.Repeat("ab", 32)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 8 {
+		r := httptest.NewRequest(http.MethodPost, "/webhook", io.LimitReader(strings.NewReader(strings.Repeat("{", 100)), 100))
+		r.ContentLength = 4 << 20
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set(HeaderSignature, forged)
+		if w := serve(h, r); w.Code != 400 && w.Code != 401 {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8*(preallocBody+64<<10) {
+		t.Fatalf("8 deliveries announcing 4 MiB and sending 100 bytes allocated %d bytes", got)
 	}
 }
