@@ -6,18 +6,22 @@ require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/accessbridge/accessbridge/pkg/app v0.0.0
 	github.com/accessbridge/accessbridge/pkg/bus v0.0.0
+	github.com/accessbridge/accessbridge/pkg/events v0.0.0
 	github.com/accessbridge/accessbridge/pkg/service v0.0.0
 	github.com/accessbridge/accessbridge/services/jira-bridge v0.0.0
 	github.com/accessbridge/accessbridge/services/mattermost-bridge v0.0.0
 	github.com/accessbridge/accessbridge/services/teleport-bridge v0.0.0
 	github.com/accessbridge/accessbridge/services/webhook-ingress v0.0.0
+	github.com/accessbridge/accessbridge/sim/mattermost v0.0.0-00010101000000-000000000000
+	github.com/accessbridge/accessbridge/sim/teleport v0.0.0
+	github.com/gravitational/teleport/api v0.0.0-20250128104452-ecabf6b767ac
 	github.com/nats-io/nats-server/v2 v2.15.2
+	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.23.2
 	github.com/rs/zerolog v1.35.1
 )
 
 require (
-	github.com/accessbridge/accessbridge/pkg/events v0.0.0 // indirect
 	github.com/andygrunwald/go-jira v1.17.0 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beevik/etree v1.3.0 // indirect
@@ -39,7 +43,6 @@ require (
 	github.com/google/go-querystring v1.1.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/gravitational/teleport/api v0.0.0-20250128104452-ecabf6b767ac // indirect
 	github.com/gravitational/trace v1.4.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.25.1 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
@@ -51,7 +54,6 @@ require (
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
@@ -84,6 +86,7 @@ require (
 	google.golang.org/grpc v1.69.2 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
 replace (

@@ -98,11 +98,14 @@ func (a Actor) validate() error {
 // Decision is the payload of decision.requested: a verified move of a linked
 // issue to an approving or denying status.
 type Decision struct {
-	RequestID   string  `json:"request_id"`
-	IssueID     string  `json:"issue_id"`
-	IssueKey    string  `json:"issue_key"`
-	ChangelogID string  `json:"changelog_id"`
-	Verdict     Verdict `json:"verdict"`
+	RequestID string `json:"request_id"`
+	// Mattermost is set on a decision made with a Mattermost button
+	// (mattermost.decisions.<req>); the issue fields are then empty.
+	Mattermost  *MattermostDecider `json:"mattermost,omitempty"`
+	IssueID     string             `json:"issue_id"`
+	IssueKey    string             `json:"issue_key"`
+	ChangelogID string             `json:"changelog_id"`
+	Verdict     Verdict            `json:"verdict"`
 	// Status and FromStatus are the Jira status names of the move.
 	Status     string `json:"status"`
 	FromStatus string `json:"from_status,omitempty"`
@@ -131,16 +134,34 @@ func NewDecision(requestID string, issue IssueRef, changelogID string, v Verdict
 func (d *Decision) EventType() Type { return DecisionRequested }
 
 // Subject implements Payload.
-func (d *Decision) Subject() string { return JiraDecisionSubject(d.RequestID) }
+func (d *Decision) Subject() string {
+	if d.Mattermost != nil {
+		return MattermostDecisionSubject(d.RequestID)
+	}
+	return JiraDecisionSubject(d.RequestID)
+}
 
 // DedupID implements Payload: one Jira changelog entry, one decision.
-func (d *Decision) DedupID() string { return d.RequestID + ":" + d.IssueID + ":" + d.ChangelogID }
+func (d *Decision) DedupID() string {
+	if d.Mattermost != nil { // one per post, user and verdict
+		return d.RequestID + ":mattermost:" + d.ChangelogID + ":" + d.Actor.AccountID + ":" + string(d.Verdict)
+	}
+	return d.RequestID + ":" + d.IssueID + ":" + d.ChangelogID
+}
 
 // Delegator is how Teleport's audit log names the decider in state mode.
-func (d *Decision) Delegator() string { return "jira:" + d.Actor.Identity() }
+func (d *Decision) Delegator() string {
+	if d.Mattermost != nil {
+		return "mattermost:" + d.Mattermost.TeleportUser
+	}
+	return "jira:" + d.Actor.Identity()
+}
 
 // Validate implements Payload.
 func (d *Decision) Validate() error {
+	if d.Mattermost != nil {
+		return d.validateMattermost()
+	}
 	if err := token("request_id", d.RequestID); err != nil {
 		return err
 	}

@@ -76,6 +76,7 @@ func samples() map[events.Type]events.Payload {
 			Recipient: "myteam/town-square", ChannelID: "4xp9fdt77pncbef59f4k1qe83o", PostID: "ua3wzahbjpgwxbhbkbhk5xbs9c",
 			IntentAt: t0, Status: "PENDING", Replies: []events.MattermostReply{{Review: 1, IntentAt: t0.Add(time.Minute)}},
 		}}),
+		events.ActionReceived: sampleAction(),
 	}
 }
 
@@ -183,6 +184,7 @@ func TestDedupIDs(t *testing.T) {
 		events.DecisionApplied:   r.ID + ":10040:10500",
 		events.DecisionRejected:  r.ID + ":10040:10500",
 		events.PostsRecorded:     r.ID + ":posts:3",
+		events.ActionReceived:    r.ID + ":action:ua3wzahbjpgwxbhbkbhk5xbs9c:kx8ncbx1i3bfzm9ryxn7hbpnfr:approve",
 	}
 	for typ, p := range samples() {
 		if got := p.DedupID(); got != want[typ] {

@@ -46,6 +46,7 @@ var known = map[string]struct {
 	"decision.applied":   {1, func() Payload { return &DecisionOutcome{Kind: DecisionApplied} }},
 	"decision.rejected":  {1, func() Payload { return &DecisionOutcome{Kind: DecisionRejected} }},
 	"posts.recorded":     {1, func() Payload { return &MattermostPosts{} }},
+	"action.received":    {1, func() Payload { return &MattermostAction{} }},
 }
 
 // Types lists every event type this build understands.

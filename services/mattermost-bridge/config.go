@@ -39,9 +39,15 @@ type Config struct {
 	Concurrency int           `split_words:"true" default:"16" desc:"Requests handled at once (one request is always serial)."`
 	AckWait     time.Duration `split_words:"true" default:"30s" desc:"How long JetStream waits for a handler's ack before redelivering."`
 
+	Buttons     bool          `split_words:"true" desc:"Put Approve / Deny buttons on pending posts (off by default; read the README's \"Approve / Deny buttons\" first). Needs BUTTON_URL, BUTTON_KEY and BUTTON_USERS."`
+	ButtonURL   string        `split_words:"true" desc:"Where Mattermost's server sends a click: the webhook-ingress's /mattermost/actions, e.g. https://accessbridge.example.com/mattermost/actions."`
+	ButtonKey   config.Secret `split_words:"true" desc:"HMAC key of the per-post button tokens, at least 32 bytes, the same as the webhook-ingress's WEBHOOK_INGRESS_MATTERMOST_BUTTON_KEY (or MATTERMOST_BRIDGE_BUTTON_KEY_FILE)."`
+	ButtonUsers string        `split_words:"true" desc:"The allow-list: JSON object from Mattermost user id or username to the Teleport user who decides, e.g. {\"bob\":\"bob\",\"kx8ncbx1i3bfzm9ryxn7hbpnfr\":\"carol\"}. A click by anyone else is refused and logged as a security event."`
+
 	HTTPAddr string `split_words:"true" default:":8094" desc:"Listen address of /status, /healthz, /readyz and /metrics (standalone binary only)."`
 
 	routing recipients.Routing
+	buttons buttonUsers
 }
 
 func v(name string) string { return EnvPrefix + "_" + name }
@@ -129,7 +135,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = ":8094"
 	}
-	return nil
+	return c.checkButtons()
 }
 
 // Routing is the parsed recipient routing (after CheckAndSetDefaults).

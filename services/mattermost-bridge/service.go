@@ -41,6 +41,7 @@ type Deps struct {
 type Service struct {
 	log      zerolog.Logger
 	consumer *bus.Consumer
+	actions  *bus.Consumer // nil unless buttons are on
 }
 
 // New checks the configuration and Mattermost (fail fast, one line naming
@@ -86,12 +87,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	// Requests older than the stream may have posts whose record is not in
 	// it (a new or lost store): they are searched for before posting.
 	recoverBefore := stream.CachedInfo().Created
+	store := &posts.StreamStore{JS: deps.Bus.JS, Stream: stream, Source: Source}
 	poster := posts.New(posts.Config{
 		BotID: bot.ID, Routing: cfg.Routing(), ProxyAddr: cfg.TeleportProxyAddr, RecoverBefore: recoverBefore,
 		Latest: func(ctx context.Context, id string) (*events.RequestEvent, time.Time, error) {
 			return posts.LatestRequestEvent(ctx, teleportStream, id)
 		},
-	}, mc, resolver, &posts.StreamStore{JS: deps.Bus.JS, Stream: stream, Source: Source}, posts.Metrics{
+		Buttons: cfg.buttonProps(),
+	}, mc, resolver, store, posts.Metrics{
 		Posted: m.Posts.Inc, Replied: m.Replies.Inc, Updated: m.Updates.Inc, Found: m.Found.Inc, Skipped: m.Skipped.Inc,
 	})
 	handle := func(ctx context.Context, d bus.Delivery) ([]events.Payload, error) {
@@ -104,19 +107,41 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	spec := bus.ConsumerSpec{Stream: events.StreamTeleport, Durable: ConsumerRequests, FilterSubjects: []string{events.SubjectRequests + ".>"},
 		Source: Source, Classify: classify, MaxAttempts: cfg.MaxAttempts, RetryWindow: cfg.RetryWindow, Concurrency: cfg.Concurrency,
 		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, AckWait: cfg.AckWait}
-	cons, err := deps.Bus.NewConsumer(ctx, spec, logged(handle, m), bus.NewMetrics(deps.Registry))
+	bm := bus.NewMetrics(deps.Registry)
+	cons, err := deps.Bus.NewConsumer(ctx, spec, logged(handle, m), bm)
 	if err != nil {
 		return nil, err
+	}
+	svc := &Service{log: log, consumer: cons}
+	if cfg.Buttons {
+		a := &actions{users: cfg.buttons, store: store, m: m}
+		aspec := spec
+		aspec.Stream, aspec.Durable, aspec.FilterSubjects = events.StreamMattermost, ConsumerActions, []string{events.SubjectMattermostActions + ".>"}
+		if svc.actions, err = deps.Bus.NewConsumer(ctx, aspec, logged(a.decide, m), bm); err != nil {
+			return nil, err
+		}
+		log.Info().Str("url", cfg.ButtonURL).Int("allowed_users", len(cfg.buttons)).Msg("Approve / Deny buttons on")
 	}
 	if deps.Ops != nil {
 		deps.Ops.AddCheck("nats", deps.Bus.Connected)
 		deps.Ops.AddCheck("mattermost", mc.Ping)
 	}
-	return &Service{log: log, consumer: cons}, nil
+	return svc, nil
 }
 
 // Run consumes until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	s.log.Info().Msg("mattermost-bridge running")
-	return s.consumer.Run(ctx)
+	if s.actions == nil {
+		return s.consumer.Run(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	for _, c := range []*bus.Consumer{s.consumer, s.actions} {
+		go func() { errs <- c.Run(ctx) }()
+	}
+	err := <-errs
+	cancel() // one stopped: stop the other and report the first error
+	return errors.Join(err, <-errs)
 }

@@ -41,21 +41,23 @@ type Config struct {
 	RootCas         string        `split_words:"true" desc:"Teleport cluster CA certificates (auth.cas)."`
 	DialTimeout     time.Duration `split_words:"true" default:"15s" desc:"Timeout of the connection to Teleport and of the start-up checks."`
 
-	DecisionMode        string        `split_words:"true" default:"state" desc:"How Jira decisions are applied: state (SetAccessRequestState with delegator jira:<actor>, like teleport-jira) or review (SubmitAccessReview by the mapped Teleport user; Teleport Enterprise, respects thresholds)."`
-	ReviewerMapFile     string        `split_words:"true" desc:"Review mode: JSON file mapping Jira users to Teleport users by account id (Cloud) or user key / user name (Data Center), e.g. {\"5b10ac8d82e05b22cc7d4ef5\": \"alice\", \"JIRAUSER10100\": \"bob\"}; email keys need REVIEWER_MATCH_EMAIL."`
-	ReviewerMatchEmail  bool          `split_words:"true" default:"false" desc:"Review mode: also map actors by the emails in REVIEWER_MAP_FILE (after account id, key and name). Risky on Data Center, where users can edit their own email: one who sets a mapped colleague's email reviews as that colleague."`
-	ReviewerEmailIsUser bool          `split_words:"true" default:"false" desc:"Review mode: an actor not in the map whose email Jira shows reviews as the Teleport user named by that email (the same risk as REVIEWER_MATCH_EMAIL)."`
-	LinkWait            time.Duration `split_words:"true" default:"2m" desc:"How long a decision for a request with no linked issue is retried (the jira-bridge may lag) before it is rejected as forged."`
-	MigrateTeleportJira bool          `split_words:"true" default:"true" desc:"Carry the issue that teleport-jira recorded on each request (plugin data issue_id/issue_key) so the jira-bridge adopts it instead of creating a duplicate."`
-	LegacyPluginName    string        `split_words:"true" default:"jira" desc:"Plugin data name teleport-jira wrote (its default is jira)."`
-	ResyncInterval      time.Duration `split_words:"true" default:"5m" desc:"Relist all requests this often, besides after every reconnect (0 disables)."`
-	ListLag             time.Duration `split_words:"true" default:"30s" desc:"How long a listing may lag behind the watch (Teleport reads through a cache); a pending request missing from listings for longer counts as deleted."`
-	ReconnectBackoffMin time.Duration `split_words:"true" default:"500ms" desc:"Minimum delay before re-watching Teleport after the stream dropped."`
-	ReconnectBackoffMax time.Duration `split_words:"true" default:"30s" desc:"Maximum delay before re-watching Teleport."`
-	DecisionConcurrency int           `split_words:"true" default:"16" desc:"Decisions handled at once by this replica."`
-	DecisionMaxAttempts int           `split_words:"true" default:"10" desc:"Attempts at a decision before a transient failure may dead-letter it (once TELEPORT_BRIDGE_DECISION_RETRY_WINDOW has passed too)."`
-	DecisionRetryWindow time.Duration `split_words:"true" default:"24h" desc:"How long after it was made a decision that fails transiently (Teleport unreachable) is still retried; only then is it dead-lettered."`
-	HTTPAddr            string        `split_words:"true" default:":8091" desc:"Listen address of /status /healthz /readyz /metrics (standalone binary only; empty disables)."`
+	DecisionMode             string        `split_words:"true" default:"state" desc:"How Jira decisions are applied: state (SetAccessRequestState with delegator jira:<actor>, like teleport-jira) or review (SubmitAccessReview by the mapped Teleport user; Teleport Enterprise, respects thresholds)."`
+	ReviewerMapFile          string        `split_words:"true" desc:"Review mode: JSON file mapping Jira users to Teleport users by account id (Cloud) or user key / user name (Data Center), e.g. {\"5b10ac8d82e05b22cc7d4ef5\": \"alice\", \"JIRAUSER10100\": \"bob\"}; email keys need REVIEWER_MATCH_EMAIL."`
+	ReviewerMatchEmail       bool          `split_words:"true" default:"false" desc:"Review mode: also map actors by the emails in REVIEWER_MAP_FILE (after account id, key and name). Risky on Data Center, where users can edit their own email: one who sets a mapped colleague's email reviews as that colleague."`
+	ReviewerEmailIsUser      bool          `split_words:"true" default:"false" desc:"Review mode: an actor not in the map whose email Jira shows reviews as the Teleport user named by that email (the same risk as REVIEWER_MATCH_EMAIL)."`
+	LinkWait                 time.Duration `split_words:"true" default:"2m" desc:"How long a decision for a request with no linked issue is retried (the jira-bridge may lag) before it is rejected as forged."`
+	MigrateTeleportJira      bool          `split_words:"true" default:"true" desc:"Carry the issue that teleport-jira recorded on each request (plugin data issue_id/issue_key) so the jira-bridge adopts it instead of creating a duplicate."`
+	LegacyPluginName         string        `split_words:"true" default:"jira" desc:"Plugin data name teleport-jira wrote (its default is jira)."`
+	ResyncInterval           time.Duration `split_words:"true" default:"5m" desc:"Relist all requests this often, besides after every reconnect (0 disables)."`
+	ListLag                  time.Duration `split_words:"true" default:"30s" desc:"How long a listing may lag behind the watch (Teleport reads through a cache); a pending request missing from listings for longer counts as deleted."`
+	ReconnectBackoffMin      time.Duration `split_words:"true" default:"500ms" desc:"Minimum delay before re-watching Teleport after the stream dropped."`
+	ReconnectBackoffMax      time.Duration `split_words:"true" default:"30s" desc:"Maximum delay before re-watching Teleport."`
+	DecisionConcurrency      int           `split_words:"true" default:"16" desc:"Decisions handled at once by this replica."`
+	DecisionMaxAttempts      int           `split_words:"true" default:"10" desc:"Attempts at a decision before a transient failure may dead-letter it (once TELEPORT_BRIDGE_DECISION_RETRY_WINDOW has passed too)."`
+	DecisionRetryWindow      time.Duration `split_words:"true" default:"24h" desc:"How long after it was made a decision that fails transiently (Teleport unreachable) is still retried; only then is it dead-lettered."`
+	MattermostDecisions      bool          `split_words:"true" default:"false" desc:"Apply the Approve / Deny clicks of the mattermost-bridge's buttons (mattermost.decisions.>, stream MATTERMOST) like Jira decisions; off by default. See the mattermost-bridge README before enabling."`
+	MattermostStateReviewers []string      `split_words:"true" desc:"State mode: the Teleport users (as mapped by MATTERMOST_BRIDGE_BUTTON_USERS) whose Mattermost clicks may set a request's state, comma-separated; required with MATTERMOST_DECISIONS in state mode. Review mode needs none: Teleport checks each reviewer and the thresholds."`
+	HTTPAddr                 string        `split_words:"true" default:":8091" desc:"Listen address of /status /healthz /readyz /metrics (standalone binary only; empty disables)."`
 
 	reviewers map[string]string
 }
@@ -144,6 +146,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.DecisionRetryWindow <= 0 {
 		c.DecisionRetryWindow = 24 * time.Hour
 	}
+	c.checkMattermost(fail)
 	return errors.Join(errs...)
 }
 

@@ -35,7 +35,9 @@ type Service struct {
 	conn     *teleport.Conn
 	watcher  *watch.Watcher
 	consumer *bus.Consumer
-	metrics  *metrics
+	// mmConsumer applies mattermost.decisions.>; nil unless enabled.
+	mmConsumer *bus.Consumer
+	metrics    *metrics
 }
 
 // New checks the configuration, connects to Teleport (Ping, version,
@@ -115,8 +117,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	})
 	decider := decide.New(decide.Config{
 		Client: conn, Links: &links{bus: b}, Mode: cfg.DecisionMode,
-		Reviewers: decide.Reviewers{ByActor: cfg.reviewers, MatchEmail: cfg.ReviewerMatchEmail, EmailIsUser: cfg.ReviewerEmailIsUser},
-		LinkWait:  cfg.LinkWait, Outcome: s.metrics.outcome,
+		Reviewers:  decide.Reviewers{ByActor: cfg.reviewers, MatchEmail: cfg.ReviewerMatchEmail, EmailIsUser: cfg.ReviewerEmailIsUser},
+		Mattermost: decide.Mattermost{Enabled: cfg.MattermostDecisions, StateReviewers: cfg.mattermostStateReviewers()},
+		LinkWait:   cfg.LinkWait, Outcome: s.metrics.outcome,
 		Log: log.With().Str("component", "decide").Logger(),
 	})
 	s.consumer, err = b.NewConsumer(ctx, bus.ConsumerSpec{
@@ -127,6 +130,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		Source: Source, Classify: classify,
 	}, decider.Handle, consumerMetrics)
 	if err != nil {
+		return fail(err)
+	}
+	if s.mmConsumer, err = mattermostConsumer(ctx, cfg, b, decider, consumerMetrics, log); err != nil {
 		return fail(err)
 	}
 	if deps.Ops != nil {
@@ -148,7 +154,7 @@ func (s *Service) Ready(ctx context.Context) error { return s.watcher.Ready(ctx)
 func (s *Service) Run(ctx context.Context) error {
 	defer s.conn.Close()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Add(2)
@@ -163,6 +169,16 @@ func (s *Service) Run(ctx context.Context) error {
 			cancel()
 		}
 	}()
+	if s.mmConsumer != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.mmConsumer.Run(runCtx); err != nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
 	if s.cfg.IdentityFile != "" && s.cfg.RefreshIdentity {
 		wg.Add(1)
 		go func() {

@@ -49,6 +49,9 @@ type Config struct {
 	RateBurst          int           `split_words:"true" default:"1000" desc:"Burst of the per-IP rate limit: deliveries one client IP may send at once before RATE_LIMIT applies."`
 	ClientIpHeader     string        `split_words:"true" desc:"Header holding the client IP set by a trusted proxy (X-Forwarded-For: its last entry; or X-Real-IP) for the rate limit and logs; empty: the peer address."`
 	TrustedProxies     []string      `split_words:"true" desc:"Addresses or CIDRs of the proxies whose CLIENT_IP_HEADER is believed, comma-separated (required with it); a request from any other peer is keyed by its own address."`
+
+	MattermostButtonKey   config.Secret `split_words:"true" desc:"HMAC key of the mattermost-bridge's Approve / Deny button tokens (the same as MATTERMOST_BRIDGE_BUTTON_KEY, at least 32 bytes; or _FILE); comma-separated during a rotation (keep the old key until the requests posted with it are over). When set, MATTERMOST_ACTIONS_PATH accepts button clicks from Mattermost."`
+	MattermostActionsPath string        `split_words:"true" default:"/mattermost/actions" desc:"URL path of the Mattermost button endpoint (MATTERMOST_BRIDGE_BUTTON_URL points at it); served only when MATTERMOST_BUTTON_KEY is set."`
 }
 
 // trustedProxies parses TRUSTED_PROXIES.
@@ -195,6 +198,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.RateBurst <= 0 {
 		c.RateBurst = 1000
 	}
+	c.checkMattermost(fail, seen)
 	return errors.Join(errs...)
 }
 

@@ -51,6 +51,7 @@ type Service struct {
 	log     zerolog.Logger
 	ops     *ops.Server
 	handler *webhook.Handler
+	actions http.Handler // the Mattermost button endpoint; nil when off
 	router  chi.Router
 	tls     *tlsreload.Reloader
 }
@@ -137,6 +138,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 
 	s := &Service{cfg: cfg, log: log, ops: deps.Ops, handler: h}
+	if cfg.mattermostButtons() {
+		if s.actions, err = newActions(cfg, deps.Bus, log, reg, h, limiter); err != nil {
+			return nil, err
+		}
+	}
 	if !cfg.InsecureNoTls {
 		s.tls, err = tlsreload.New(tlsreload.Files{Cert: cfg.TlsCert, Key: cfg.TlsKey, ClientCA: cfg.TlsClientCa}, log)
 		if err != nil {
@@ -153,6 +159,9 @@ func (s *Service) routes() chi.Router {
 	for _, p := range s.cfg.Paths {
 		r.Post(p, s.handler.ServeHTTP)
 		webhookPaths[p] = true
+	}
+	if s.actions != nil {
+		r.Post(s.cfg.MattermostActionsPath, s.actions.ServeHTTP)
 	}
 	opsHandler := s.ops.Handler()
 	for _, p := range []string{"/status", "/healthz", "/readyz", "/metrics"} {

@@ -106,6 +106,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("PUT /api/v4/posts/{post_id}", s.handleUpdatePost)
 	api.HandleFunc("PUT /api/v4/posts/{post_id}/patch", s.handlePatchPost)
 	api.HandleFunc("GET /api/v4/posts/{post_id}/thread", s.handleThread)
+	api.HandleFunc("POST /api/v4/posts/{post_id}/actions/{action_id}", s.handleDoPostAction)
 	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, r, errNotFound404, "")
 	})

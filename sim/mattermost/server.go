@@ -99,6 +99,8 @@ type Server struct {
 	channels map[string]*Channel
 	posts    map[string]*Post
 	order    []string // post ids in creation order
+	// ephemerals are the ephemeral_text answers of button integrations.
+	ephemerals []Ephemeral
 
 	reqMu    sync.Mutex
 	requests []Request

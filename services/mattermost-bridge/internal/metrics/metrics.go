@@ -18,6 +18,9 @@ type Metrics struct {
 	Calls       *prometheus.CounterVec // method, route, code
 	CallSeconds *prometheus.HistogramVec
 	DeadLetters prometheus.Counter
+	// Actions counts button clicks by outcome: decided, unmapped_user,
+	// unknown_post.
+	Actions *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them with reg (nil: unregistered).
@@ -32,9 +35,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Calls:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "mattermost_requests_total", Help: "HTTP requests to Mattermost, by method, route and status code (0: no response)."}, []string{"method", "route", "code"}),
 		CallSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: ns + "mattermost_request_seconds", Help: "Latency of Mattermost HTTP requests.", Buckets: prometheus.DefBuckets}, []string{"method", "route"}),
 		DeadLetters: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "dead_letters_total", Help: "Events dead-lettered by the mattermost-bridge's handler (permanent errors)."}),
+		Actions:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "button_actions_total", Help: "Approve / Deny clicks handled, by outcome (decided, unmapped_user, unknown_post)."}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Posts, m.Replies, m.Updates, m.Found, m.Skipped, m.Calls, m.CallSeconds, m.DeadLetters)
+		reg.MustRegister(m.Posts, m.Replies, m.Updates, m.Found, m.Skipped, m.Calls, m.CallSeconds, m.DeadLetters, m.Actions)
 	}
 	return m
 }

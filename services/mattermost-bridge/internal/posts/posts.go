@@ -60,6 +60,10 @@ type Config struct {
 	// posted and updated at once.
 	Latest  func(ctx context.Context, requestID string) (*events.RequestEvent, time.Time, error)
 	OverFor time.Duration
+	// Buttons returns the props that add the Approve / Deny buttons to the
+	// pending post of a request in a channel; nil when buttons are off. A
+	// post leaving PENDING is patched without them.
+	Buttons func(requestID, channelID string) map[string]any
 }
 
 // Metrics counted by the poster; nil funcs are skipped.
@@ -266,7 +270,7 @@ func (p *Poster) post(ctx context.Context, s *state, r events.AccessRequest, sta
 			}
 		}
 		created, err := p.mm.CreatePost(ctx, mattermost.Post{ChannelID: post.ChannelID,
-			Message: message.Request(r, status, p.cfg.ProxyAddr), Props: message.RequestProps(r.ID, status)})
+			Message: message.Request(r, status, p.cfg.ProxyAddr), Props: p.requestProps(r.ID, post.ChannelID, status)})
 		if err != nil {
 			err = fmt.Errorf("post to %s: %w", post.Recipient, err)
 			if note(&failed, err) {
@@ -376,7 +380,7 @@ func (p *Poster) update(ctx context.Context, s *state, r events.AccessRequest, s
 		if post.PostID == "" || post.Status == status || final(post.Status) {
 			continue
 		}
-		if _, err := p.mm.PatchPost(ctx, post.PostID, message.Request(r, status, p.cfg.ProxyAddr), message.RequestProps(r.ID, status)); err != nil {
+		if _, err := p.mm.PatchPost(ctx, post.PostID, message.Request(r, status, p.cfg.ProxyAddr), p.requestProps(r.ID, post.ChannelID, status)); err != nil {
 			if note(&failed, fmt.Errorf("update the post to %s: %w", post.Recipient, err)) {
 				continue
 			}
@@ -390,6 +394,18 @@ func (p *Poster) update(ctx context.Context, s *state, r events.AccessRequest, s
 		s.log.Info().Str("status", status).Msg("posts updated")
 	}
 	return p.settle(ctx, s, changed, "status:"+status, failed)
+}
+
+// requestProps are the props of a request post, with the buttons while it
+// is pending and buttons are on.
+func (p *Poster) requestProps(requestID, channelID, status string) map[string]any {
+	props := message.RequestProps(requestID, status)
+	if p.cfg.Buttons != nil && status == string(events.StatePending) {
+		for k, v := range p.cfg.Buttons(requestID, channelID) {
+			props[k] = v
+		}
+	}
+	return props
 }
 
 func final(status string) bool {

@@ -39,6 +39,8 @@ type Config struct {
 	// Mode is events.ModeState or events.ModeReview.
 	Mode      string
 	Reviewers Reviewers
+	// Mattermost is how decisions made with Mattermost buttons are applied.
+	Mattermost Mattermost
 	// LinkWait is how long a decision for a request without a linked issue
 	// is retried (the jira-bridge may lag) before it is rejected as forged.
 	LinkWait time.Duration
@@ -115,6 +117,9 @@ func (d *Decider) Decide(ctx context.Context, dec events.Decision, published tim
 	reject := func(code events.RejectCode, state events.State, format string, args ...any) *events.DecisionOutcome {
 		return events.NewDecisionRejected(dec, mode, code, fmt.Sprintf(format, args...), state)
 	}
+	if dec.Mattermost != nil { // no issue link: the button token and the allow-lists
+		return d.decideMattermost(ctx, dec, log, reject)
+	}
 
 	link, linked, err := d.cfg.Links.Lookup(ctx, dec.RequestID)
 	if err != nil {
@@ -179,7 +184,7 @@ func (d *Decider) setState(ctx context.Context, dec events.Decision, req types.A
 
 func (d *Decider) review(ctx context.Context, dec events.Decision, req types.AccessRequest, log zerolog.Logger, reject rejectFunc) (*events.DecisionOutcome, error) {
 	state := teleport.State(req.GetState())
-	author, ok := d.cfg.Reviewers.Author(dec.Actor)
+	author, ok := d.author(dec)
 	if !ok {
 		log.Error().Bool("security", true).Str("event", "unmapped_actor").
 			Str("issue_id", dec.IssueID).Str("issue_key", dec.IssueKey).Str("claimed_request", dec.RequestID).
@@ -250,6 +255,9 @@ func teleportError(what string, err error) error {
 }
 
 func reason(dec events.Decision) string {
+	if dec.Mattermost != nil {
+		return mattermostReason(dec)
+	}
 	if dec.Reason != "" {
 		return dec.Reason
 	}
