@@ -141,6 +141,8 @@ fuzz:
 ## bench: the benchmark harness over the real binaries (bench/), results in bench/results/
 bench: build
 	cd bench && go run ./cmd/bench -bin $(BIN) -out results
+	@echo "== mattermost-bridge: Mattermost calls per lifecycle, latency event → post, memory (bench/results/mattermost-bridge-LATEST.txt)"
+	set -o pipefail && cd services/mattermost-bridge && go test -run '^$$' -bench . -benchtime 200x . | tee $(CURDIR)/bench/results/mattermost-bridge-LATEST.txt
 
 ## bench-go: the go test benchmarks of every module (benchstat-friendly: COUNT=6 make bench-go > new.txt)
 COUNT ?= 1
