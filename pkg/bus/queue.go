@@ -8,7 +8,10 @@ import (
 )
 
 // subjectQueues holds the messages a process has received and not yet
-// finished, one queue per subject, each in stream order.
+// finished, one queue per subject, each in stream order. A subject has a
+// queue exactly while one drainer goroutine works on it: push starts the
+// drainer with the first message, head ends it under the same lock when
+// the queue is empty, so a subject never has two.
 type subjectQueues struct {
 	mu sync.Mutex
 	q  map[string][]queued
@@ -22,7 +25,7 @@ type queued struct {
 func newSubjectQueues() *subjectQueues { return &subjectQueues{q: map[string][]queued{}} }
 
 // push queues msg under its subject by stream sequence and reports whether
-// the subject's queue was empty (the caller then starts draining it). A
+// the subject had no drainer (the caller then starts one). A
 // redelivery of a queued message replaces it: its ack must answer the
 // newest delivery. A redelivered earlier message goes before later ones,
 // so it is handled first.
@@ -30,7 +33,7 @@ func (s *subjectQueues) push(msg jetstream.Msg) (subject string, first bool) {
 	subject, seq := msg.Subject(), streamSeq(msg)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	q := s.q[subject]
+	q, draining := s.q[subject]
 	i, found := slices.BinarySearchFunc(q, seq, func(e queued, seq uint64) int {
 		switch {
 		case e.seq < seq:
@@ -47,11 +50,12 @@ func (s *subjectQueues) push(msg jetstream.Msg) (subject string, first bool) {
 		q = slices.Insert(q, i, queued{seq, msg})
 	}
 	s.q[subject] = q
-	return subject, len(q) == 1 && !found
+	return subject, !draining
 }
 
-// head returns the first message of subject's queue, nil when it is empty
-// (the queue is then removed, and a later push starts a new drainer).
+// head returns the first message of subject's queue, nil when it is empty:
+// the queue is then removed and the drainer must end; a later push starts
+// a new one.
 func (s *subjectQueues) head(subject string) jetstream.Msg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
