@@ -43,8 +43,11 @@ type workflow struct {
 	initial     map[typeKey]string
 	transitions map[WorkflowKey]map[string]string // target status (lower case) → transition id
 	// createTransition: does a create call carrying a transition land the
-	// issue in its target status (Cloud)?
+	// issue in its target status (Cloud)? misses counts the checks that
+	// read the issue elsewhere: Jira Cloud's reads lag its writes, so one
+	// stale read does not settle it.
 	createTransition tristate
+	misses           int
 	// commentOnTransition: does a transition accept a comment?
 	commentOnTransition tristate
 	users               map[string]userEntry
@@ -227,12 +230,23 @@ func (c *Client) Create(ctx context.Context, in NewIssue) (Created, error) {
 			if strings.EqualFold(st.Status, in.Target) {
 				c.setCreateTransition(yes)
 			} else {
-				c.setCreateTransition(no)
+				// A stale read, or a site that ignores the transition:
+				// after three such reads, stop offering it.
+				c.wf.mu.Lock()
+				if c.wf.misses++; c.wf.misses >= maxCreateTransitionMisses {
+					c.wf.createTransition = no
+				}
+				c.wf.mu.Unlock()
+				out.Status = "" // not known: the move to Pending reads it
 			}
 		}
 	}
 	return out, nil
 }
+
+// maxCreateTransitionMisses is how many checks must find a create's
+// transition not applied before the bridge stops offering it.
+const maxCreateTransitionMisses = 3
 
 // ErrCommentRefused: the transition screen does not take a comment; the
 // caller comments separately.
