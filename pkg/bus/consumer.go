@@ -186,7 +186,13 @@ func (c *Consumer) drainSubject(ctx, work context.Context, subject string, sem c
 		}
 		switch {
 		case handBack || work.Err() != nil:
-			_ = msg.Nak()
+			// Hand the rest of the subject back in one go and end this
+			// drainer: a redelivery that comes back here later starts a
+			// new one instead of being handed back again and again.
+			for _, m := range c.queues.takeAll(subject) {
+				_ = m.Nak()
+			}
+			return
 		case c.guard.blocked(work, msg):
 			c.count(outcomeWaiting)
 			select {

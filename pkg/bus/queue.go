@@ -82,6 +82,19 @@ func (s *subjectQueues) pop(subject string, msg jetstream.Msg) {
 	}
 }
 
+// takeAll removes subject's queue and returns its messages: the drainer
+// ends, and a later push starts a new one.
+func (s *subjectQueues) takeAll(subject string) []jetstream.Msg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []jetstream.Msg
+	for _, e := range s.q[subject] {
+		out = append(out, e.msg)
+	}
+	delete(s.q, subject)
+	return out
+}
+
 // all returns every queued message.
 func (s *subjectQueues) all() []jetstream.Msg {
 	s.mu.Lock()

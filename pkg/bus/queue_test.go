@@ -58,3 +58,18 @@ func TestSubjectQueueHasOneDrainer(t *testing.T) {
 		t.Fatalf("head %v, want the earlier message", h)
 	}
 }
+
+// Handing a subject back ends its drainer: what comes back later starts a
+// new one.
+func TestTakeAllEndsTheDrainer(t *testing.T) {
+	q := newSubjectQueues()
+	m1, m2 := fakeMsg{subject: "s", seq: 1}, fakeMsg{subject: "s", seq: 2}
+	q.push(m1)
+	q.push(m2)
+	if got := q.takeAll("s"); len(got) != 2 || got[0] != m1 || got[1] != m2 {
+		t.Fatalf("takeAll = %v, want m1 m2 in order", got)
+	}
+	if _, first := q.push(m1); !first {
+		t.Fatal("a redelivery after the hand-back must start a new drainer")
+	}
+}
