@@ -104,6 +104,21 @@ func (l *ledger) check(t *testing.T, subjects, perSubject int, exactlyOnce bool)
 	}
 }
 
+// replicaLogs returns a logger per replica, all into one buffer that is
+// printed when the test fails.
+func replicaLogs(t *testing.T) func(replica string) zerolog.Logger {
+	t.Helper()
+	var logs bustest.LogBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	return func(replica string) zerolog.Logger {
+		return zerolog.New(&logs).With().Timestamp().Str("replica", replica).Logger().Level(zerolog.DebugLevel)
+	}
+}
+
 func publishLoad(t *testing.T, b *bus.Bus, subjects, from, to int) {
 	t.Helper()
 	for n := from; n <= to; n++ {
@@ -160,15 +175,7 @@ func TestKilledPinnedReplicaIsTakenOver(t *testing.T) {
 
 	var dead atomic.Bool
 	released := make(chan struct{})
-	var logs bustest.LogBuffer
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(logs.String())
-		}
-	})
-	logger := func(name string) zerolog.Logger {
-		return zerolog.New(&logs).With().Timestamp().Str("replica", name).Logger().Level(zerolog.DebugLevel)
-	}
+	logger := replicaLogs(t)
 	first := srv.ConnectLogged(t, "replica-1", logger("replica-1"))
 	run(t, first, s, l.handler(func() bool { return !dead.Load() }, 0, released))
 	t.Cleanup(func() { close(released) }) // before the replica's stop
@@ -283,15 +290,7 @@ func TestLostPinHandsBackARetryingMessage(t *testing.T) {
 			return nil
 		}
 	}
-	var logs bustest.LogBuffer
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(logs.String())
-		}
-	})
-	logger := func(name string) zerolog.Logger {
-		return zerolog.New(&logs).With().Timestamp().Str("replica", name).Logger().Level(zerolog.DebugLevel)
-	}
+	logger := replicaLogs(t)
 	run(t, srv.ConnectLogged(t, "replica-1", logger("replica-1")), s, handler(0))
 	publish(t, b, reviewed("r1", 1))
 	eventually(t, 10*time.Second, "the first replica retrying", func() bool { return attempts[0].Load() >= 2 })
