@@ -104,14 +104,17 @@ func TestJiraFaults(t *testing.T) {
 	s := harness.Start(t, bin, harness.Options{Replicas: twoOfEach})
 	// The per-issue write limit (Jira Cloud's jira-per-issue-on-write) is
 	// set under the pace of one issue's consecutive writes, so that 429s
-	// with Retry-After are certain at either latency: a write waits for a
-	// read of the issue before it, so two writes to one issue are at least
-	// two latencies apart; the limit allows one write per three.
+	// with Retry-After are certain at either latency. The bridge now writes
+	// an issue two or three times in its whole life (the move to Pending,
+	// the resolution, a comment per review), the first two within seconds
+	// of each other in this run; the emulator's bucket holds one write, and
+	// the limit allows one write per two seconds (per three latencies in
+	// the soak).
 	latency := 100 * time.Millisecond
 	if soak() {
 		latency = 2 * time.Second
 	}
-	perIssue := min(2, 1/(3*latency.Seconds()))
+	perIssue := min(0.5, 1/(3*latency.Seconds()))
 	faults := jirasim.Faults{
 		Latency: latency, ErrorRate: 0.3, RateLimit: 40, IssueWriteLimit: perIssue, RetryAfter: time.Second,
 		ReadLag: time.Second, WebhookDuplicateRate: 0.2, WebhookReorderRate: 0.2, WebhookDropRate: 0.1,
