@@ -60,9 +60,15 @@ set_env() {
 
 up() {
   : "${DEMO_DIR:?DEMO_DIR is set by the demo driver}"
-  # The driver wrote the product's settings (emulator addresses, secret files).
-  # Sourced, not exported: compose reads its values from .env only.
-  source "$DEMO_DIR/product.env"
+  # The driver wrote the product's settings (emulator addresses, secret files)
+  # as KEY=value lines whose values may hold spaces (a Mattermost channel's
+  # display name), so they are read line by line, not sourced. Not exported:
+  # compose reads its values from .env only.
+  while IFS= read -r line; do
+    case "$line" in
+    [A-Z]*=*) printf -v "${line%%=*}" '%s' "${line#*=}" ;;
+    esac
+  done < "$DEMO_DIR/product.env"
   work="$DEMO_DIR/compose"
   rm -rf "$work"
   mkdir -p "$work"
@@ -137,9 +143,11 @@ case "${1:-test}" in
     make -C "$root" --no-print-directory images
     echo "images built in $((SECONDS - start))s"
     gw=$(bridge_ip)
+    # The stack runs without the mattermost profile: no Mattermost steps.
     DEMO_EXIT=1 "$root/bin/demo" -dir "$root/tmp/compose-test" \
       -jira-addr "$gw:0" -teleport-addr "$gw:0" -teleport-admin-addr 127.0.0.1:0 \
       -ingress-addr "$ingress_publish" -nats-addr "$nats_publish" \
+      -mattermost-addr "" \
       -up "bash $here/compose-test.sh up" -down "bash $here/compose-test.sh down" \
       -ready "http://$ingress_publish/readyz"
     echo "compose test passed in $((SECONDS - start))s"
