@@ -12,6 +12,7 @@ require (
 )
 
 require (
+	github.com/accessbridge/accessbridge/sim/mattermost v0.0.0 // indirect
 	github.com/beevik/etree v1.3.0 // indirect
 	github.com/coreos/go-semver v0.3.1 // indirect
 	github.com/go-piv/piv-go v1.11.0 // indirect
@@ -44,6 +45,7 @@ replace (
 	github.com/accessbridge/accessbridge/pkg/events => ../pkg/events
 	github.com/accessbridge/accessbridge/sim/demo => ../sim/demo
 	github.com/accessbridge/accessbridge/sim/jira => ../sim/jira
+	github.com/accessbridge/accessbridge/sim/mattermost => ../sim/mattermost
 	github.com/accessbridge/accessbridge/sim/teleport => ../sim/teleport
 )
 
