@@ -185,10 +185,11 @@ func (c *Consumer) drainSubject(ctx, work context.Context, subject string, sem c
 			return
 		}
 		switch {
-		case handBack || work.Err() != nil:
+		case handBack || work.Err() != nil || c.queues.isReturned(subject):
 			// Hand the rest of the subject back in one go and end this
-			// drainer: a redelivery that comes back here later starts a
-			// new one instead of being handed back again and again.
+			// drainer. A later message of the subject still on its way
+			// here is handed back too (isReturned): handling it would
+			// overtake the one handed back.
 			for _, m := range c.queues.takeAll(subject) {
 				_ = m.Nak()
 			}

@@ -54,6 +54,9 @@ func (g *orderGuard) observe(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	g.pinID = pin
+	// Whatever this process handed back under an earlier pin is now
+	// ordered by the window below.
+	g.c.queues.forgetReturned()
 	g.until = time.Now().Add(g.c.spec.AckWait * 3 / 2)
 	info, err := g.consumerInfo(ctx)
 	if err != nil {

@@ -12,9 +12,16 @@ import (
 // queue exactly while one drainer goroutine works on it: push starts the
 // drainer with the first message, head ends it under the same lock when
 // the queue is empty, so a subject never has two.
+//
+// A subject handed back to JetStream (takeAll) stays handed back: a later
+// message of it that was already on its way here must not be handled
+// before the earlier one it follows, which the next holder now has. Only a
+// new pin ends that (the takeover window then checks order against the
+// stream).
 type subjectQueues struct {
-	mu sync.Mutex
-	q  map[string][]queued
+	mu       sync.Mutex
+	q        map[string][]queued
+	returned map[string]struct{}
 }
 
 type queued struct {
@@ -22,7 +29,9 @@ type queued struct {
 	msg jetstream.Msg
 }
 
-func newSubjectQueues() *subjectQueues { return &subjectQueues{q: map[string][]queued{}} }
+func newSubjectQueues() *subjectQueues {
+	return &subjectQueues{q: map[string][]queued{}, returned: map[string]struct{}{}}
+}
 
 // push queues msg under its subject by stream sequence and reports whether
 // the subject had no drainer (the caller then starts one). A
@@ -82,8 +91,9 @@ func (s *subjectQueues) pop(subject string, msg jetstream.Msg) {
 	}
 }
 
-// takeAll removes subject's queue and returns its messages: the drainer
-// ends, and a later push starts a new one.
+// takeAll removes subject's queue and returns its messages to be handed
+// back: the drainer ends, a later push starts a new one, and the subject
+// is returned until forgetReturned.
 func (s *subjectQueues) takeAll(subject string) []jetstream.Msg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,7 +102,25 @@ func (s *subjectQueues) takeAll(subject string) []jetstream.Msg {
 		out = append(out, e.msg)
 	}
 	delete(s.q, subject)
+	s.returned[subject] = struct{}{}
 	return out
+}
+
+// isReturned reports whether subject was handed back: its messages must be
+// handed back too, not handled.
+func (s *subjectQueues) isReturned(subject string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.returned[subject]
+	return ok
+}
+
+// forgetReturned ends every hand-back; called when a new pin opens a
+// takeover window.
+func (s *subjectQueues) forgetReturned() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.returned)
 }
 
 // all returns every queued message.

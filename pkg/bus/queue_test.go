@@ -1,25 +1,36 @@
 package bus
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
-// fakeMsg is a received message with its metadata, enough for the queue.
+// fakeMsg is a received message with its metadata, enough for the queue
+// and for a drainer that acks or naks it.
 type fakeMsg struct {
 	jetstream.Msg
 	subject string
 	seq     uint64
+	data    string
+	acks    *atomic.Int32
+	naks    *atomic.Int32
 }
 
 func (m fakeMsg) Subject() string { return m.subject }
 func (m fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}, Timestamp: time.Now()}, nil
+	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}, NumDelivered: 1, Timestamp: time.Now()}, nil
 }
 func (m fakeMsg) Headers() nats.Header { return nil }
+func (m fakeMsg) Data() []byte         { return []byte(m.data) }
+func (m fakeMsg) Ack() error           { m.acks.Add(1); return nil }
+func (m fakeMsg) Nak() error           { m.naks.Add(1); return nil }
 
 // A subject has one drainer at a time: a message pushed after the drainer
 // popped the last one, but before it looked at the queue again, must not
@@ -71,5 +82,64 @@ func TestTakeAllEndsTheDrainer(t *testing.T) {
 	}
 	if _, first := q.push(m1); !first {
 		t.Fatal("a redelivery after the hand-back must start a new drainer")
+	}
+}
+
+// A subject handed back while the consumer stops (its head was waiting for
+// a retry) stays handed back: a later message of it that arrives
+// afterwards — it was already on its way from the server — is handed back
+// too, never handled before the earlier one the next holder now has. Only
+// a new pin (a takeover window, which orders against the stream) ends it.
+func TestHandedBackSubjectIsNotOvertaken(t *testing.T) {
+	env, err := events.New("test", time.Now(), events.NewRequestCreated(events.AccessRequest{
+		ID: "r1", User: "alice", Roles: []string{"editor"}, State: events.StatePending, Created: time.Now()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := events.Encode(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handled []uint64
+	c := &Consumer{
+		spec:    ConsumerSpec{Durable: "t", MaxAttempts: 10, RetryWindow: time.Hour}.withDefaults(),
+		metrics: NewMetrics(nil),
+		log:     zerolog.Nop(),
+		queues:  newSubjectQueues(),
+		recent:  newRecentSeqs(16),
+		lost:    make(chan struct{}),
+	}
+	c.handler = func(_ context.Context, d Delivery) ([]events.Payload, error) {
+		handled = append(handled, d.Seq)
+		return nil, nil
+	}
+	c.guard = newOrderGuard(c)
+	var acks, naks atomic.Int32
+	msg := func(seq uint64) fakeMsg {
+		return fakeMsg{subject: "s", seq: seq, data: string(data), acks: &acks, naks: &naks}
+	}
+	sem := make(chan struct{}, 1)
+	stopping, stop := context.WithCancel(context.Background())
+	stop()
+	work := context.Background()
+
+	// Message 1 was handed back: the drainer ends with the queue.
+	c.queues.push(msg(1))
+	c.queues.takeAll("s")
+	// Message 2 arrives after: it starts a drainer, which must hand it back.
+	if _, first := c.queues.push(msg(2)); !first {
+		t.Fatal("message 2 must start a drainer")
+	}
+	c.drainSubject(stopping, work, "s", sem)
+	if len(handled) != 0 || naks.Load() != 1 || acks.Load() != 0 {
+		t.Fatalf("handled %v with %d naks and %d acks; want nothing handled and message 2 handed back", handled, naks.Load(), acks.Load())
+	}
+
+	// A new pin: the subject's messages are handled again.
+	c.queues.forgetReturned()
+	c.queues.push(msg(1))
+	c.drainSubject(context.Background(), work, "s", sem)
+	if len(handled) != 1 || handled[0] != 1 || acks.Load() != 1 {
+		t.Fatalf("after a new pin handled %v with %d acks, want message 1 handled and acked", handled, acks.Load())
 	}
 }
