@@ -155,10 +155,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	if deps.Ops != nil {
 		deps.Ops.AddCheck("nats", deps.Bus.Connected)
-		deps.Ops.AddCheck("jira", func(ctx context.Context) error {
-			_, err := jc.ServerInfo(ctx)
-			return err
-		})
+		deps.Ops.AddCheck("jira", jc.Ready)
 	}
 	return s, nil
 }

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gojira "github.com/andygrunwald/go-jira"
@@ -53,7 +54,16 @@ type Client struct {
 	gj         *gojira.Client
 	deployment string
 	wf         workflow
+	// answered is when Jira last answered a call with the bridge's
+	// credentials accepted (unix nanoseconds): Ready trusts it for
+	// readyWithin instead of spending a call.
+	answered    atomic.Int64
+	readyWithin time.Duration
 }
+
+// readyWithin is how long an answer from Jira keeps the client ready
+// without a call of its own.
+const readyWithin = 30 * time.Second
 
 // New returns a client; it makes no call.
 func New(o Options) (*Client, error) {
@@ -93,7 +103,21 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jira url %q: %w", o.URL, err)
 	}
-	return &Client{gj: gj, deployment: DeploymentCloud}, nil
+	return &Client{gj: gj, deployment: DeploymentCloud, readyWithin: readyWithin}, nil
+}
+
+// Ready reports whether Jira answers with the bridge's credentials
+// accepted. A readiness probe calls it every few seconds, and Jira Cloud
+// counts every call against the site's rate limits: while the bridge's own
+// calls get answers, that is the proof, and a client whose last call got
+// no answer, a 5xx or a rejected credential, or that has not heard from
+// Jira for readyWithin, asks (GET serverInfo).
+func (c *Client) Ready(ctx context.Context) error {
+	if last := c.answered.Load(); last != 0 && time.Since(time.Unix(0, last)) < c.readyWithin {
+		return nil
+	}
+	_, err := c.ServerInfo(ctx)
+	return err
 }
 
 // SetDeployment chooses the search endpoint (Cloud: /search/jql).
@@ -134,12 +158,19 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	resp, err := c.gj.Do(req, nil)
 	endpoint := Endpoint(method, req.URL.Path)
 	if resp == nil {
+		c.answered.Store(0) // no answer: the next probe asks
 		if err == nil {
 			err = errors.New("no response")
 		}
 		return fmt.Errorf("jira %s: %w", endpoint, err)
 	}
 	defer resp.Body.Close()
+	switch st := resp.StatusCode; {
+	case st == http.StatusUnauthorized || st == http.StatusForbidden || st >= 500:
+		c.answered.Store(0) // credentials rejected, or Jira failing: the next probe asks
+	case st != http.StatusTooManyRequests:
+		c.answered.Store(time.Now().UnixNano())
+	}
 	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		ae := &APIError{Method: method, Endpoint: endpoint, Status: resp.StatusCode, Text: errorText(raw), fieldErrors: fieldNames(raw)}

@@ -401,3 +401,58 @@ func TestKeepAlivePoolSizedToConcurrency(t *testing.T) {
 		t.Fatalf("%d connections opened for 40 calls 8 at a time, want at most 8", n)
 	}
 }
+
+// Readiness spends no Jira call while the bridge's own calls get answers;
+// a client that has not heard from Jira lately asks, and a rejected
+// credential is not an answer that counts.
+func TestReadyTrustsRecentAnswers(t *testing.T) {
+	var serverInfo atomic.Int64
+	var status atomic.Int64
+	status.Store(http.StatusOK)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/serverInfo") {
+			serverInfo.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(int(status.Load()))
+		_, _ = w.Write([]byte(`{"accountId":"a","deploymentType":"Cloud"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(Options{URL: srv.URL, User: "u", Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Ready(ctx); err != nil || serverInfo.Load() != 1 {
+		t.Fatalf("first probe: %v after %d serverInfo calls, want ready after 1", err, serverInfo.Load())
+	}
+	if _, err := c.Myself(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if err := c.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := serverInfo.Load(); n != 1 {
+		t.Fatalf("%d serverInfo calls for 11 probes while Jira answered, want 1", n)
+	}
+	// A 5xx is not an answer that proves anything: the next probe asks.
+	status.Store(http.StatusServiceUnavailable)
+	_, _ = c.Myself(ctx)
+	status.Store(http.StatusOK)
+	if err := c.Ready(ctx); err != nil || serverInfo.Load() != 2 {
+		t.Fatalf("probe after a 503: %v after %d serverInfo calls, want ready after 2", err, serverInfo.Load())
+	}
+	// Nothing heard for longer than the window, and then Jira rejects the
+	// credentials: the probe asks, and fails.
+	c.readyWithin = 0
+	status.Store(http.StatusUnauthorized)
+	if err := c.Ready(ctx); err == nil || serverInfo.Load() != 3 {
+		t.Fatalf("probe after the window with credentials rejected: %v after %d calls, want an error after 3", err, serverInfo.Load())
+	}
+	c.readyWithin = time.Hour
+	if err := c.Ready(ctx); err == nil {
+		t.Fatal("a 401 counted as an answer: the probe says ready")
+	}
+}
