@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,8 +149,9 @@ func TestDeciderDropsEchoesAndForgeries(t *testing.T) {
 	}
 }
 
-// A rejected decision: one comment, and the card moved back while it is
-// still where the reviewer put it.
+// A rejected decision: the card moved back, while it is still where the
+// reviewer put it, by a transition that carries the comment (the GET
+// learns the transitions out of Approved, once per workflow).
 func TestDeciderAnswersRejection(t *testing.T) {
 	w := newWorld(t)
 	is := w.link("r1")
@@ -162,15 +164,45 @@ func TestDeciderAnswersRejection(t *testing.T) {
 	dec := *out[0].(*events.Decision)
 	o := events.NewDecisionRejected(dec, events.ModeState, events.RejectNotFound, "gone", "")
 	res, err := w.decider.HandleOutcome(context.Background(), o, false, zerolog.Nop())
-	if err != nil || len(res) != 2 {
-		t.Fatalf("out %v, err %v", res, err)
+	if err != nil || len(res) != 1 {
+		t.Fatalf("out %v, err %v; want one issue.transitioned", res, err)
 	}
 	got, _ := w.jira.Get(is.Key)
 	if got.Status != "Pending" || len(got.Comments) != 1 {
 		t.Fatalf("issue = %+v", got)
 	}
-	if c := w.jira.Calls(); !slices.Equal(c, []string{"POST /rest/api/2/issue/{issueIdOrKey}/comment", "GET /rest/api/2/issue/{issueIdOrKey}", "POST /rest/api/2/issue/{issueIdOrKey}/transitions"}) {
+	if c := w.jira.Calls(); !slices.Equal(c, []string{"GET /rest/api/2/issue/{issueIdOrKey}", "POST /rest/api/2/issue/{issueIdOrKey}/transitions"}) {
 		t.Fatalf("calls = %v", c)
+	}
+}
+
+// A rejected decision on a card someone moved since: the card stays where
+// it is, and the comment is written on its own.
+func TestDeciderAnswersRejectionOfAMovedCard(t *testing.T) {
+	w := newWorld(t)
+	is := w.link("r1")
+	w.jira.Move(is.Key, "Approved", "alice")
+	out, err := w.handle(webhook(t, "jira:issue_updated", is, "teleport-access-request-r1", "700", "Approved", "alice", "ok", true), false)
+	if err != nil || len(out) != 1 {
+		t.Fatal(out, err)
+	}
+	w.jira.Move(is.Key, "Denied", "carol") // before the rejection arrives
+	dec := *out[0].(*events.Decision)
+	o := events.NewDecisionRejected(dec, events.ModeState, events.RejectNotFound, "gone", "")
+	if _, err := w.decider.HandleOutcome(context.Background(), o, false, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := w.jira.Get(is.Key)
+	if got.Status != "Denied" || len(got.Comments) != 1 || !strings.Contains(got.Comments[0].Body, "was not applied in Teleport") {
+		t.Fatalf("issue = %+v, want it left in Denied with the rejection's comment", got)
+	}
+	// Handled again (a redelivery): nothing more is written.
+	w.jira.Reset()
+	if _, err := w.decider.HandleOutcome(context.Background(), o, true, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.jira.Calls(); len(c) != 0 {
+		t.Fatalf("redelivery made calls %v", c)
 	}
 }
 

@@ -264,8 +264,9 @@ func (d *Decider) requestIDOf(p Payload) string {
 	return ""
 }
 
-// HandleOutcome answers a rejected decision: a comment saying why, and the
-// issue moved back to its previous status (unless someone moved it since).
+// HandleOutcome answers a rejected decision: the issue moved back to its
+// previous status with a comment saying why (one call), or the comment
+// alone when someone moved the card since.
 func (d *Decider) HandleOutcome(ctx context.Context, o *events.DecisionOutcome, redelivered bool, log zerolog.Logger) ([]events.Payload, error) {
 	if o.Kind != events.DecisionRejected {
 		return nil, nil
@@ -283,9 +284,6 @@ func (d *Decider) HandleOutcome(ctx context.Context, o *events.DecisionOutcome, 
 	wk := &issues.Work{Entry: e, Redelivered: redelivered, Log: log}
 	cause := domain.CauseRejected(dec.ChangelogID)
 	body := fmt.Sprintf("The move to *%s* by %s was not applied in Teleport (%s): %s", dec.Status, dec.Actor.Display(), o.Code, o.Reason)
-	if err := d.w.Comment(ctx, wk, cause, body); err != nil {
-		return wk.Out, err
-	}
 	back := dec.FromStatus
 	switch st := wk.Entry.Status; {
 	case o.RequestState.Resolved():
@@ -294,14 +292,15 @@ func (d *Decider) HandleOutcome(ctx context.Context, o *events.DecisionOutcome, 
 		back = st
 	}
 	if back == "" || domain.Same(back, dec.Status) {
-		return wk.Out, nil
+		return wk.Out, d.w.Comment(ctx, wk, cause, body)
 	}
-	// Move back only a card still where the reviewer put it.
-	err = d.w.Transition(ctx, wk, cause, back, "", func(from string) bool { return domain.Same(from, dec.Status) })
+	// Move back, with the comment, only a card still where the reviewer
+	// put it; one left elsewhere gets the comment alone.
+	err = d.w.TransitionOrComment(ctx, wk, cause, back, body, func(from string) bool { return domain.Same(from, dec.Status) })
 	var refused *domain.RefusedError
 	if errors.As(err, &refused) && errors.Is(err, jira.ErrNoTransition) {
 		log.Warn().Err(err).Msg("cannot move the issue back; left where the reviewer put it")
-		return wk.Out, nil
+		return wk.Out, d.w.Comment(ctx, wk, cause, body)
 	}
 	return wk.Out, err
 }

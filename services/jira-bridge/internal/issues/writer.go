@@ -153,7 +153,8 @@ func (w *Writer) Comment(ctx context.Context, wk *Work, c domain.Cause, body str
 // when not empty (or, where transitions refuse comments, commenting
 // first). allow says whether an issue found in another status than the
 // projection knows may still be moved. An issue found already in status,
-// or left where allow keeps it, is recorded as it is.
+// or left where allow keeps it, is recorded as it is, without the comment
+// (TransitionOrComment writes it).
 func (w *Writer) Transition(ctx context.Context, wk *Work, c domain.Cause, status, comment string, allow func(from string) bool) error {
 	if w.done(wk, c, domain.WriteTransition) {
 		return nil
@@ -220,4 +221,17 @@ func (w *Writer) Transition(ctx context.Context, wk *Work, c domain.Cause, statu
 		wk.Log.Info().Str("status", was).Str("wanted", status).Msg("issue found in another status; left there")
 	}
 	return w.Fold(ctx, wk, events.NewIssueTransitioned(wk.Entry.RequestID, wk.Entry.Ref(), was, to, string(c)))
+}
+
+// TransitionOrComment is Transition for a comment that must be written
+// whether or not the card moves: it travels with the move (one call), and
+// an issue that stays where it is gets it on its own.
+func (w *Writer) TransitionOrComment(ctx context.Context, wk *Work, c domain.Cause, status, comment string, allow func(from string) bool) error {
+	if err := w.Transition(ctx, wk, c, status, comment, allow); err != nil {
+		return err
+	}
+	if a, ok := wk.Entry.Done(c, domain.WriteTransition); ok && domain.Same(a.From, a.Status) {
+		return w.Comment(ctx, wk, c, comment)
+	}
+	return nil
 }
