@@ -456,3 +456,46 @@ func TestReadyTrustsRecentAnswers(t *testing.T) {
 		t.Fatal("a 401 counted as an answer: the probe says ready")
 	}
 }
+
+// Jira's reads may show a new issue in its initial status for a moment
+// after a create that carried the transition to Pending. The client waits
+// that out instead of concluding the transition was ignored: the issue is
+// known to be in Pending, and nothing is moved on the strength of a stale
+// read (a move "from Backlog" would also move a card a reviewer has moved
+// on meanwhile, since a transition to Pending is available from anywhere).
+func TestCreateWaitsOutAReadLag(t *testing.T) {
+	s := jirasim.Start(t, jirasim.Options{})
+	c, _ := newClient(t, s, 3)
+	ctx := context.Background()
+	issue := func(n int) NewIssue {
+		return NewIssue{Project: "TAR", IssueType: "Task", Fields: createFields(fmt.Sprintf("lag %d", n)), Target: "Pending"}
+	}
+	// The first create learns the workflow's initial status.
+	if first, err := c.Create(ctx, issue(0)); err != nil || first.Status != "Backlog" {
+		t.Fatalf("first create: %+v, %v; want it in Backlog", first, err)
+	}
+	if err := s.SetFaults(jirasim.Faults{ReadLag: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	s.ResetRequests()
+	got, err := c.Create(ctx, issue(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != "Pending" {
+		t.Fatalf("created with status %q, want Pending (the create's transition, seen once the read lag passed)", got.Status)
+	}
+	for _, call := range s.Calls() {
+		if strings.HasSuffix(call, "/transitions") {
+			t.Fatalf("calls %v: a transition was posted", s.Calls())
+		}
+	}
+	// Learnt: the next create is one call.
+	s.ResetRequests()
+	if next, err := c.Create(ctx, issue(2)); err != nil || next.Status != "Pending" {
+		t.Fatalf("next create: %+v, %v", next, err)
+	}
+	if calls := s.Calls(); len(calls) != 1 {
+		t.Fatalf("next create made calls %v, want the create alone", calls)
+	}
+}

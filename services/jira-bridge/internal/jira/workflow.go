@@ -214,8 +214,8 @@ func (c *Client) Create(ctx context.Context, in NewIssue) (Created, error) {
 	switch {
 	case transitionID != "" && c.createTransitionState() == yes:
 		out.Status = in.Target
-	case transitionID != "" || !known:
-		// Learn: the initial status, or whether the transition was honoured.
+	case !known:
+		// Learn the initial status.
 		st, err := c.ReadState(ctx, ref.ID, in.Project, in.IssueType)
 		if err != nil {
 			// The issue exists; its status stays unknown ("") and is read
@@ -223,23 +223,10 @@ func (c *Client) Create(ctx context.Context, in NewIssue) (Created, error) {
 			return Created{IssueRef: ref}, nil
 		}
 		out.Status = st.Status
-		if !known {
-			c.learnInitial(in.Project, in.IssueType, st.Status)
-		}
-		if transitionID != "" {
-			if strings.EqualFold(st.Status, in.Target) {
-				c.setCreateTransition(yes)
-			} else {
-				// A stale read, or a site that ignores the transition:
-				// after three such reads, stop offering it.
-				c.wf.mu.Lock()
-				if c.wf.misses++; c.wf.misses >= maxCreateTransitionMisses {
-					c.wf.createTransition = no
-				}
-				c.wf.mu.Unlock()
-				out.Status = "" // not known: the move to Pending reads it
-			}
-		}
+		c.learnInitial(in.Project, in.IssueType, st.Status)
+	case transitionID != "":
+		// Learn whether the site honours the transition.
+		out.Status = c.createdStatus(ctx, ref, in, initial)
 	}
 	return out, nil
 }
@@ -247,6 +234,49 @@ func (c *Client) Create(ctx context.Context, in NewIssue) (Created, error) {
 // maxCreateTransitionMisses is how many checks must find a create's
 // transition not applied before the bridge stops offering it.
 const maxCreateTransitionMisses = 3
+
+// createReadLag bounds how long a create's transition is looked for:
+// Jira's reads may show the issue in its initial status for a few seconds
+// after a create that moved it.
+const createReadLag = 10 * time.Second
+
+// createdStatus reads a new issue created with a transition until it shows
+// a status other than the workflow's initial one, for createReadLag at
+// most, and learns from it whether the site honours the transition. A read
+// that still shows the initial status may be stale: acting on it — moving
+// the issue "from" there — could move a card a reviewer has meanwhile
+// moved on, since a transition to Pending is usually available from every
+// status. Only after createReadLag is the initial status believed (a miss).
+// It returns "" when the status stays unknown.
+func (c *Client) createdStatus(ctx context.Context, ref IssueRef, in NewIssue, initial string) string {
+	deadline := time.Now().Add(createReadLag)
+	wait := 250 * time.Millisecond
+	for {
+		st, err := c.ReadState(ctx, ref.ID, in.Project, in.IssueType)
+		switch {
+		case err != nil:
+			return ""
+		case strings.EqualFold(st.Status, in.Target):
+			c.setCreateTransition(yes)
+			return st.Status
+		case !strings.EqualFold(st.Status, initial):
+			return st.Status // moved on already (a reviewer): nothing learnt
+		case time.Now().After(deadline):
+			// The site ignores the transition: after three such
+			// issues, stop offering it.
+			c.wf.mu.Lock()
+			if c.wf.misses++; c.wf.misses >= maxCreateTransitionMisses {
+				c.wf.createTransition = no
+			}
+			c.wf.mu.Unlock()
+			return st.Status
+		}
+		if err := sleepCtx(ctx, min(wait, time.Until(deadline)+time.Millisecond)); err != nil {
+			return ""
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
 
 // ErrCommentRefused: the transition screen does not take a comment; the
 // caller comments separately.
