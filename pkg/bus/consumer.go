@@ -185,11 +185,13 @@ func (c *Consumer) drainSubject(ctx, work context.Context, subject string, sem c
 			return
 		}
 		switch {
-		case handBack || work.Err() != nil || c.queues.isReturned(subject):
+		case handBack || work.Err() != nil || c.queues.isReturned(subject) || c.guard.stale(msg):
 			// Hand the rest of the subject back in one go and end this
 			// drainer. A later message of the subject still on its way
 			// here is handed back too (isReturned): handling it would
-			// overtake the one handed back.
+			// overtake the one handed back. So is a message delivered
+			// under a pin this process lost (stale): the replica pinned
+			// since gets it.
 			for _, m := range c.queues.takeAll(subject) {
 				_ = m.Nak()
 			}
@@ -279,8 +281,10 @@ func (c *Consumer) heartbeat(work context.Context) {
 // pinLost is called when JetStream answers that another replica holds the
 // pin (a consumer leader that changed and pinned anew, a pin released by
 // an operator). Messages waiting here for a retry are handed back at once,
-// so that the new holder gets them instead of waiting behind them.
+// so that the new holder gets them instead of waiting behind them, and so
+// is every message delivered under the lost pin that has not started.
 func (c *Consumer) pinLost() {
+	c.guard.markLost()
 	c.lostMu.Lock()
 	defer c.lostMu.Unlock()
 	close(c.lost)

@@ -38,10 +38,17 @@ type orderGuard struct {
 	floorAt time.Time           // when it was read
 	until   time.Time           // when the window ends at the latest
 	done    map[uint64]struct{} // sequences finished here within the window
+	// lost holds the pin ids this process held and lost: a message
+	// delivered under one of them, still on its way or queued here, now
+	// belongs to the replica pinned since (lostPins bounds it).
+	lost map[string]struct{}
 }
 
+// lostPins bounds the lost pin ids remembered.
+const lostPins = 64
+
 func newOrderGuard(c *Consumer) *orderGuard {
-	return &orderGuard{c: c, pollEvery: 100 * time.Millisecond, done: map[uint64]struct{}{}}
+	return &orderGuard{c: c, pollEvery: 100 * time.Millisecond, done: map[uint64]struct{}{}, lost: map[string]struct{}{}}
 }
 
 // observe is called for every message received; a new pin id opens a
@@ -52,6 +59,9 @@ func (g *orderGuard) observe(ctx context.Context, msg jetstream.Msg) {
 	defer g.mu.Unlock()
 	if pin == g.pinID && g.pinID != "" {
 		return
+	}
+	if _, lost := g.lost[pin]; lost {
+		return // a straggler of a lost pin: handed back, opens nothing
 	}
 	g.pinID = pin
 	// Whatever this process handed back under an earlier pin is now
@@ -71,6 +81,35 @@ func (g *orderGuard) observe(ctx context.Context, msg jetstream.Msg) {
 	clear(g.done)
 	g.c.log.Info().Uint64("ack_floor", g.floor).Uint64("delivered", g.end).Bool("takeover_window", g.active).
 		Msg("pinned: this replica now receives the consumer's messages")
+}
+
+// markLost records that the pin this process last received messages
+// under now belongs to another replica.
+func (g *orderGuard) markLost() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pinID == "" {
+		return
+	}
+	if len(g.lost) >= lostPins {
+		clear(g.lost)
+	}
+	g.lost[g.pinID] = struct{}{}
+}
+
+// stale reports whether msg was delivered under a pin this process has
+// lost: it must be handed back, not handled, since JetStream now gives it
+// to the replica pinned since — handling it here as well would be two
+// handlers of one event at once.
+func (g *orderGuard) stale(msg jetstream.Msg) bool {
+	pin := msg.Headers().Get("Nats-Pin-Id")
+	if pin == "" {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, lost := g.lost[pin]
+	return lost
 }
 
 // blocked reports whether msg must wait for an earlier message of its

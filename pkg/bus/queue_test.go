@@ -19,6 +19,7 @@ type fakeMsg struct {
 	subject string
 	seq     uint64
 	data    string
+	pin     string // Nats-Pin-Id
 	acks    *atomic.Int32
 	naks    *atomic.Int32
 }
@@ -27,10 +28,15 @@ func (m fakeMsg) Subject() string { return m.subject }
 func (m fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
 	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}, NumDelivered: 1, Timestamp: time.Now()}, nil
 }
-func (m fakeMsg) Headers() nats.Header { return nil }
-func (m fakeMsg) Data() []byte         { return []byte(m.data) }
-func (m fakeMsg) Ack() error           { m.acks.Add(1); return nil }
-func (m fakeMsg) Nak() error           { m.naks.Add(1); return nil }
+func (m fakeMsg) Headers() nats.Header {
+	if m.pin == "" {
+		return nil
+	}
+	return nats.Header{"Nats-Pin-Id": {m.pin}}
+}
+func (m fakeMsg) Data() []byte { return []byte(m.data) }
+func (m fakeMsg) Ack() error   { m.acks.Add(1); return nil }
+func (m fakeMsg) Nak() error   { m.naks.Add(1); return nil }
 
 // A subject has one drainer at a time: a message pushed after the drainer
 // popped the last one, but before it looked at the queue again, must not
@@ -91,32 +97,12 @@ func TestTakeAllEndsTheDrainer(t *testing.T) {
 // too, never handled before the earlier one the next holder now has. Only
 // a new pin (a takeover window, which orders against the stream) ends it.
 func TestHandedBackSubjectIsNotOvertaken(t *testing.T) {
-	env, err := events.New("test", time.Now(), events.NewRequestCreated(events.AccessRequest{
-		ID: "r1", User: "alice", Roles: []string{"editor"}, State: events.StatePending, Created: time.Now()}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := events.Encode(env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := encodedEvent(t)
 	var handled []uint64
-	c := &Consumer{
-		spec:    ConsumerSpec{Durable: "t", MaxAttempts: 10, RetryWindow: time.Hour}.withDefaults(),
-		metrics: NewMetrics(nil),
-		log:     zerolog.Nop(),
-		queues:  newSubjectQueues(),
-		recent:  newRecentSeqs(16),
-		lost:    make(chan struct{}),
-	}
-	c.handler = func(_ context.Context, d Delivery) ([]events.Payload, error) {
-		handled = append(handled, d.Seq)
-		return nil, nil
-	}
-	c.guard = newOrderGuard(c)
+	c := drainOnly(func(d Delivery) { handled = append(handled, d.Seq) })
 	var acks, naks atomic.Int32
 	msg := func(seq uint64) fakeMsg {
-		return fakeMsg{subject: "s", seq: seq, data: string(data), acks: &acks, naks: &naks}
+		return fakeMsg{subject: "s", seq: seq, data: data, acks: &acks, naks: &naks}
 	}
 	sem := make(chan struct{}, 1)
 	stopping, stop := context.WithCancel(context.Background())
@@ -141,5 +127,67 @@ func TestHandedBackSubjectIsNotOvertaken(t *testing.T) {
 	c.drainSubject(context.Background(), work, "s", sem)
 	if len(handled) != 1 || handled[0] != 1 || acks.Load() != 1 {
 		t.Fatalf("after a new pin handled %v with %d acks, want message 1 handled and acked", handled, acks.Load())
+	}
+}
+
+// drainOnly is a consumer with enough parts to run drainSubject without
+// JetStream: its handler reports each delivery to seen.
+func drainOnly(seen func(Delivery)) *Consumer {
+	c := &Consumer{
+		spec:    ConsumerSpec{Durable: "t", MaxAttempts: 10, RetryWindow: time.Hour}.withDefaults(),
+		metrics: NewMetrics(nil),
+		log:     zerolog.Nop(),
+		queues:  newSubjectQueues(),
+		recent:  newRecentSeqs(16),
+		lost:    make(chan struct{}),
+	}
+	c.handler = func(_ context.Context, d Delivery) ([]events.Payload, error) {
+		seen(d)
+		return nil, nil
+	}
+	c.guard = newOrderGuard(c)
+	return c
+}
+
+func encodedEvent(t *testing.T) string {
+	t.Helper()
+	env, err := events.New("test", time.Now(), events.NewRequestCreated(events.AccessRequest{
+		ID: "r1", User: "alice", Roles: []string{"editor"}, State: events.StatePending, Created: time.Now()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := events.Encode(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// A message delivered under a pin this process has lost (JetStream
+// answered 423: another replica is pinned now) is handed back, not
+// handled, even when it had not reached its drainer yet: the replica
+// pinned since gets it, and two handlers of one event at once could
+// each create a Jira issue. A message under the new pin is handled.
+func TestMessageOfALostPinIsHandedBack(t *testing.T) {
+	data := encodedEvent(t)
+	var handled []uint64
+	c := drainOnly(func(d Delivery) { handled = append(handled, d.Seq) })
+	var acks, naks atomic.Int32
+	sem := make(chan struct{}, 1)
+	ctx := context.Background()
+
+	c.guard.pinID = "pin-1" // pinned: messages arrive under pin-1
+	c.pinLost()             // JetStream answers 423
+	c.queues.push(fakeMsg{subject: "s", seq: 7, data: data, pin: "pin-1", acks: &acks, naks: &naks})
+	c.drainSubject(ctx, ctx, "s", sem)
+	if len(handled) != 0 || naks.Load() != 1 {
+		t.Fatalf("handled %v with %d naks; want the lost pin's message handed back", handled, naks.Load())
+	}
+
+	c.queues.forgetReturned() // pinned again, under a new id
+	c.queues.push(fakeMsg{subject: "s", seq: 7, data: data, pin: "pin-2", acks: &acks, naks: &naks})
+	c.drainSubject(ctx, ctx, "s", sem)
+	if len(handled) != 1 || acks.Load() != 1 {
+		t.Fatalf("handled %v with %d acks; want the new pin's message handled", handled, acks.Load())
 	}
 }
