@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	statuses := domain.Statuses{Pending: cfg.StatusPending, Approved: cfg.StatusApproved, Denied: cfg.StatusDenied, Expired: cfg.StatusExpired, Promoted: cfg.StatusPromoted}
 	labels := domain.Labels{Prefix: cfg.LabelPrefix}
 	s := &Service{cfg: cfg, log: log, jira: jc}
-	w := &issues.Writer{Jira: jc, Store: store, Metrics: m, Owner: instanceID(), IssueType: cfg.IssueType, Bot: facts.bot}
+	w := &issues.Writer{Jira: jc, Store: store, Metrics: m, Owner: instanceID(), IssueType: cfg.IssueType, Bot: facts.bot, ClaimTTL: cfg.AckWait}
 	s.linker = issues.New(issues.Config{
 		DefaultProject: cfg.Project, ProjectByRole: cfg.ProjectMap, IssueType: cfg.IssueType,
 		Statuses: statuses, Labels: labels, ExtraLabels: cfg.Labels, RequestIDField: facts.requestIDField,

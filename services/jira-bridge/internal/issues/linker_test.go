@@ -2,6 +2,7 @@ package issues_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -249,4 +250,60 @@ func TestLinkerAdoptedIssueReachesPending(t *testing.T) {
 	if is, _ := w.jira.Get(legacy.Key); is.Status != "Pending" || w.jira.Issues() != 1 {
 		t.Fatalf("status %s, %d issues", is.Status, w.jira.Issues())
 	}
+}
+
+// Two processes handle one event at once (JetStream moved the pin while
+// the first still worked on it). Each read the entry before the other's
+// intent, so each thinks the write is unclaimed; the store's
+// compare-and-swap decides, and the loser waits instead of writing: one
+// issue, one comment.
+func TestIntentIsAnExclusiveClaim(t *testing.T) {
+	w := newWorld(t, true, time.Time{})
+	other := *w.w
+	other.Owner, other.ClaimTTL = "other", time.Minute
+	w.w.ClaimTTL = time.Minute
+	ctx := context.Background()
+	stale, err := w.store.Get(ctx, "r1") // what both read first
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Intend(ctx, &issues.Work{Entry: stale, Log: zerolog.Nop()}, "", domain.WriteLink, nil); err != nil {
+		t.Fatal(err)
+	}
+	err = w.w.Intend(ctx, &issues.Work{Entry: stale, Log: zerolog.Nop()}, "", domain.WriteLink, nil)
+	var retry *domain.RetryError
+	if !errors.As(err, &retry) || retry.After <= 0 {
+		t.Fatalf("second claim of one create: %v, want a retry after the first claim's time", err)
+	}
+	// The first process links the issue: a late claim is a conflict, and
+	// the handler runs again on the linked entry.
+	first, err := w.store.Get(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Fold(ctx, &issues.Work{Entry: first, Log: zerolog.Nop()}, events.NewIssueLinked("r1", events.IssueRef{ID: "1", Key: "TAR-1"}, "Pending", false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.w.Intend(ctx, &issues.Work{Entry: stale, Log: zerolog.Nop()}, "", domain.WriteLink, nil); !errors.Is(err, projection.ErrConflict) {
+		t.Fatalf("claim of a create already linked: %v, want a conflict", err)
+	}
+	// A comment claimed by the other process: this one neither reads nor
+	// writes Jira, it waits.
+	linked, err := w.store.Get(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Intend(ctx, &issues.Work{Entry: linked, Log: zerolog.Nop()}, domain.CauseReview(1), domain.WriteComment, nil); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := w.store.Get(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.jira.Reset()
+	err = w.w.Comment(ctx, &issues.Work{Entry: claimed, Log: zerolog.Nop()}, domain.CauseReview(1), "review")
+	if !errors.As(err, &retry) {
+		t.Fatalf("comment claimed by another process: %v, want a retry", err)
+	}
+	w.calls()
 }

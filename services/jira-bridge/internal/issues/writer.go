@@ -60,6 +60,9 @@ type Writer struct {
 	IssueType string
 	Bot       jira.User
 	Now       func() time.Time
+	// ClaimTTL: an intent of another process younger than this is its
+	// claim on the write; Intend waits for it instead of taking it over.
+	ClaimTTL time.Duration
 }
 
 func (w *Writer) now() time.Time {
@@ -95,9 +98,21 @@ func (w *Writer) done(wk *Work, c domain.Cause, kind domain.Write) bool {
 	return ok
 }
 
-// Intend records an intent before a write.
+// Intend records an intent before a write. It is a claim, decided by the
+// store's compare-and-swap on the entry as it is now: when another process
+// recorded the same intent lately (two replicas handling one event while
+// JetStream moves the pin) Intend fails with a retry after that claim's
+// time, and when the write was applied meanwhile (or, for a link, the
+// request was linked) with projection.ErrConflict, so that the handler
+// runs again on the entry as it is. Only one process writes to Jira.
 func (w *Writer) Intend(ctx context.Context, wk *Work, c domain.Cause, kind domain.Write, also func(*projection.Entry)) error {
 	e, err := w.Store.Modify(ctx, wk.Entry.RequestID, func(e *projection.Entry) error {
+		if _, done := e.Done(c, kind); done || (kind == domain.WriteLink && e.Linked()) {
+			return fmt.Errorf("%w: %s %s of %s was applied meanwhile", projection.ErrConflict, kind, c, e.RequestID)
+		}
+		if err := w.claimed(e, c, kind); err != nil {
+			return err
+		}
 		e.Intend(c, kind, w.Owner, w.now())
 		if also != nil {
 			also(e)
@@ -111,12 +126,34 @@ func (w *Writer) Intend(ctx context.Context, wk *Work, c domain.Cause, kind doma
 	return nil
 }
 
+// claimed returns a retry error when another process recorded the intent
+// of this write less than ClaimTTL ago: it is writing it now.
+func (w *Writer) claimed(e *projection.Entry, c domain.Cause, kind domain.Write) error {
+	in, ok := e.Intended(c, kind)
+	if !ok || in.Owner == w.Owner {
+		return nil
+	}
+	if age := w.now().Sub(in.At); age < w.ClaimTTL {
+		return domain.RetryAfter(fmt.Errorf("%s %s of %s is being written by %s since %s", kind, c, e.RequestID, in.Owner, age.Round(time.Millisecond)), w.ClaimTTL-age)
+	}
+	return nil
+}
+
+// mine reports whether this process recorded the intent of the write.
+func (w *Writer) mine(e *projection.Entry, c domain.Cause, kind domain.Write) bool {
+	in, ok := e.Intended(c, kind)
+	return ok && in.Owner == w.Owner
+}
+
 // Comment adds the comment of a cause once.
 func (w *Writer) Comment(ctx context.Context, wk *Work, c domain.Cause, body string) error {
 	if w.done(wk, c, domain.WriteComment) {
 		return nil
 	}
 	e := &wk.Entry
+	if err := w.claimed(e, c, domain.WriteComment); err != nil {
+		return err
+	}
 	_, intended := e.Intended(c, domain.WriteComment)
 	if intended || e.Adopted {
 		// Written before a crash, or before the bridge's store was lost (an
@@ -135,7 +172,8 @@ func (w *Writer) Comment(ctx context.Context, wk *Work, c domain.Cause, body str
 			}
 		}
 	}
-	if !intended {
+	if !w.mine(e, c, domain.WriteComment) {
+		// Claim it (another process's older intent is taken over).
 		if err := w.Intend(ctx, wk, c, domain.WriteComment, nil); err != nil {
 			return err
 		}
@@ -168,6 +206,9 @@ func (w *Writer) Transition(ctx context.Context, wk *Work, c domain.Cause, statu
 		}
 	}
 	e := &wk.Entry
+	if err := w.claimed(e, c, domain.WriteTransition); err != nil {
+		return err
+	}
 	from := e.Status
 	_, intended := e.Intended(c, domain.WriteTransition)
 	if intended || e.Adopted {
@@ -182,7 +223,7 @@ func (w *Writer) Transition(ctx context.Context, wk *Work, c domain.Cause, statu
 		}
 		from = st.Status
 	}
-	if !intended {
+	if !w.mine(e, c, domain.WriteTransition) {
 		if err := w.Intend(ctx, wk, c, domain.WriteTransition, nil); err != nil {
 			return err
 		}
