@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := &projection.KV{KV: kv}
+	store := &projection.KV{KV: kv, Timeout: deps.Bus.Config().APITimeout}
 	// The bucket is a projection of the JIRA stream: rebuild it when it was
 	// lost (or when asked), so that nothing the bridge did is done again.
 	empty, err := store.Empty(ctx)

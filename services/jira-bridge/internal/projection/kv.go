@@ -15,6 +15,11 @@ import (
 type KV struct {
 	KV  jetstream.KeyValue
 	Now func() time.Time
+	// Timeout bounds each call to the bucket (default 5s). A handler's own
+	// deadline is minutes: a put whose answer was lost while the NATS
+	// connection moved to another server must fail fast and be retried,
+	// not hold the request's events that long.
+	Timeout time.Duration
 
 	// last holds the entries this process last wrote, so that Modify
 	// writes at a known revision without reading first; a stale one
@@ -43,8 +48,18 @@ func (s *KV) cached(requestID string) (Entry, bool) {
 	return e, ok
 }
 
+// call bounds one call to the bucket.
+func (s *KV) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.Timeout <= 0 {
+		return context.WithTimeout(ctx, 5*time.Second)
+	}
+	return context.WithTimeout(ctx, s.Timeout)
+}
+
 // Get implements Store.
 func (s *KV) Get(ctx context.Context, requestID string) (Entry, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
 	kve, err := s.KV.Get(ctx, requestID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Entry{RequestID: requestID}, nil
@@ -86,11 +101,13 @@ func (s *KV) Modify(ctx context.Context, requestID string, fn func(*Entry) error
 		e.RequestID, e.Updated = requestID, now().UTC()
 		var rev uint64
 		var err error
+		cctx, cancel := s.call(ctx)
 		if e.Rev == 0 {
-			rev, err = s.KV.Create(ctx, requestID, e.Encode())
+			rev, err = s.KV.Create(cctx, requestID, e.Encode())
 		} else {
-			rev, err = s.KV.Update(ctx, requestID, e.Encode(), e.Rev)
+			rev, err = s.KV.Update(cctx, requestID, e.Encode(), e.Rev)
 		}
+		cancel()
 		if err == nil {
 			e.Rev = rev
 			s.remember(e)
@@ -105,6 +122,8 @@ func (s *KV) Modify(ctx context.Context, requestID string, fn func(*Entry) error
 
 // Empty reports whether the bucket holds no entry.
 func (s *KV) Empty(ctx context.Context) (bool, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
 	keys, err := s.KV.ListKeys(ctx)
 	if err != nil {
 		return false, err

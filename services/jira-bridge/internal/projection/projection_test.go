@@ -229,3 +229,28 @@ func TestDecodeLegacyEntries(t *testing.T) {
 		t.Fatalf("err = %v, want ErrCorrupt", err)
 	}
 }
+
+// A call to the bucket is bounded by the store's own timeout, not by the
+// caller's deadline (a handler's is minutes): with NATS gone, a write
+// fails in about Timeout and is retried, instead of holding the request's
+// events behind it.
+func TestKVCallsAreBounded(t *testing.T) {
+	srv := bustest.Start(t)
+	b := srv.Connect(t, "projection-timeout")
+	kv, err := b.EnsureKV(context.Background(), projection.Bucket, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &projection.KV{KV: kv, Timeout: 300 * time.Millisecond}
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err = s.Modify(ctx, "r1", func(e *projection.Entry) error { e.Project = "TAR"; return nil })
+	if !errors.Is(err, projection.ErrUnavailable) {
+		t.Fatalf("Modify with NATS down: %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("Modify with NATS down took %s, want about the store's 300ms timeout", took)
+	}
+}
