@@ -77,7 +77,10 @@ func TestNATSClusterNodeKilled(t *testing.T) {
 	s := harness.Start(t, bin, harness.Options{NATSNodes: 3, Replicas: twoOfEach})
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
 	kills := 0
-	_, c := mixed(t, s, play{n: size(60, 1000), pace: 40 * time.Millisecond, chaos: func(ctx context.Context) {
+	// Each kill costs seconds of leader elections, during the outcomes
+	// too: the soak's 20 kills get 5 minutes a phase (the run itself
+	// took 1–2).
+	_, c := mixed(t, s, play{n: size(60, 1000), pace: 40 * time.Millisecond, wait: time.Duration(size(2, 5)) * time.Minute, chaos: func(ctx context.Context) {
 		for kills < size(2, 20) {
 			pause(ctx, 1500*time.Millisecond)
 			if ctx.Err() != nil {
