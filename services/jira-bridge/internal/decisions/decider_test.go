@@ -154,15 +154,8 @@ func TestDeciderDropsEchoesAndForgeries(t *testing.T) {
 // learns the transitions out of Approved, once per workflow).
 func TestDeciderAnswersRejection(t *testing.T) {
 	w := newWorld(t)
-	is := w.link("r1")
-	w.jira.Move(is.Key, "Approved", "alice")
-	out, err := w.handle(webhook(t, "jira:issue_updated", is, "teleport-access-request-r1", "700", "Approved", "alice", "ok", true), false)
-	if err != nil || len(out) != 1 {
-		t.Fatal(out, err)
-	}
+	is, o := rejectedBoardMove(t, w)
 	w.jira.Reset()
-	dec := *out[0].(*events.Decision)
-	o := events.NewDecisionRejected(dec, events.ModeState, events.RejectNotFound, "gone", "")
 	res, err := w.decider.HandleOutcome(context.Background(), o, false, zerolog.Nop())
 	if err != nil || len(res) != 1 {
 		t.Fatalf("out %v, err %v; want one issue.transitioned", res, err)
@@ -180,15 +173,8 @@ func TestDeciderAnswersRejection(t *testing.T) {
 // it is, and the comment is written on its own.
 func TestDeciderAnswersRejectionOfAMovedCard(t *testing.T) {
 	w := newWorld(t)
-	is := w.link("r1")
-	w.jira.Move(is.Key, "Approved", "alice")
-	out, err := w.handle(webhook(t, "jira:issue_updated", is, "teleport-access-request-r1", "700", "Approved", "alice", "ok", true), false)
-	if err != nil || len(out) != 1 {
-		t.Fatal(out, err)
-	}
+	is, o := rejectedBoardMove(t, w)
 	w.jira.Move(is.Key, "Denied", "carol") // before the rejection arrives
-	dec := *out[0].(*events.Decision)
-	o := events.NewDecisionRejected(dec, events.ModeState, events.RejectNotFound, "gone", "")
 	if _, err := w.decider.HandleOutcome(context.Background(), o, false, zerolog.Nop()); err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +190,20 @@ func TestDeciderAnswersRejectionOfAMovedCard(t *testing.T) {
 	if c := w.jira.Calls(); len(c) != 0 {
 		t.Fatalf("redelivery made calls %v", c)
 	}
+}
+
+// rejectedBoardMove links r1, has alice move its card to Approved, turns
+// the signed webhook into a decision and returns Teleport's rejection of it.
+func rejectedBoardMove(t *testing.T, w *world) (jiratest.Issue, *events.DecisionOutcome) {
+	t.Helper()
+	is := w.link("r1")
+	w.jira.Move(is.Key, "Approved", "alice")
+	out, err := w.handle(webhook(t, "jira:issue_updated", is, "teleport-access-request-r1", "700", "Approved", "alice", "ok", true), false)
+	if err != nil || len(out) != 1 {
+		t.Fatal(out, err)
+	}
+	dec := *out[0].(*events.Decision)
+	return is, events.NewDecisionRejected(dec, events.ModeState, events.RejectNotFound, "gone", "")
 }
 
 type published struct{ out []events.Payload }
