@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -59,18 +60,42 @@ type Config struct {
 	Log       zerolog.Logger
 }
 
+// lanes is how many requests the watch stream's events are handled for at
+// once; the events of one request go through one lane, in order. A lane
+// waits for its publish's stream ack (and, for a request of before the
+// listing, a Teleport call): one at a time, a burst of new requests would
+// be paced by those round trips.
+const lanes = 16
+
+// laneBuffer is how many events a lane holds before the stream waits.
+const laneBuffer = 64
+
 // Watcher publishes request events from Teleport's watch stream.
 type Watcher struct {
 	cfg       Config
 	connected atomic.Bool
 	// caughtUp is set once the stream's unfinished requests were compared
-	// with a listing.
+	// with a listing (under listing).
 	caughtUp  bool
 	lastEvent atomic.Int64 // unix nanos
+	seed      maphash.Seed // of the lane hash
+
+	// listing is held by Relist, and shared by a lane while it handles one
+	// event: a listing never interleaves with a request's watched events.
+	listing sync.RWMutex
 
 	mu      sync.Mutex
 	tracked map[string]*tracked
 }
+
+// legacyLookup says what teleport-jira recorded on a request: ok false
+// means it is not known yet and is read from Teleport for this request.
+type legacyLookup func(id string) (ref *events.IssueRef, ok bool)
+
+// createdWhileWatching is the legacy lookup of a request the watch stream
+// shows first: it was created after the listing, while AccessBridge ran,
+// so teleport-jira (stopped before AccessBridge starts) has no issue on it.
+func createdWhileWatching(string) (*events.IssueRef, bool) { return nil, true }
 
 // tracked is what the watcher knows of one request.
 type tracked struct {
@@ -97,7 +122,7 @@ func New(cfg Config) *Watcher {
 	if cfg.ListGrace <= 0 {
 		cfg.ListGrace = 30 * time.Second
 	}
-	return &Watcher{cfg: cfg, tracked: map[string]*tracked{}}
+	return &Watcher{cfg: cfg, tracked: map[string]*tracked{}, seed: maphash.MakeSeed()}
 }
 
 // Ready is a readiness check: the watch stream is up.
@@ -198,6 +223,8 @@ func (w *Watcher) session(ctx context.Context) error {
 	if err := w.Relist(ctx); err != nil {
 		return err
 	}
+	ls := w.startLanes(wctx)
+	defer ls.stop()
 
 	var resync <-chan time.Time
 	if w.cfg.Resync > 0 {
@@ -209,9 +236,11 @@ func (w *Watcher) session(ctx context.Context) error {
 		select {
 		case ev := <-watcher.Events():
 			w.noteEvent()
-			if err := w.handle(ctx, ev); err != nil {
+			if err := ls.dispatch(ev, w.laneOf(eventRequest(ev))); err != nil {
 				return err
 			}
+		case err := <-ls.failed:
+			return err
 		case <-watcher.Done():
 			return fmt.Errorf("watch stream closed: %w", watcher.Error())
 		case <-resync:
@@ -224,6 +253,77 @@ func (w *Watcher) session(ctx context.Context) error {
 	}
 }
 
+// laneSet runs the lanes of one watch session.
+type laneSet struct {
+	in     []chan types.Event
+	failed chan error // a lane's first error, which ends the session
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startLanes starts the lanes; each handles its events in order until the
+// session ends or one of them fails (the next session's listing publishes
+// what was left).
+func (w *Watcher) startLanes(ctx context.Context) *laneSet {
+	ctx, cancel := context.WithCancel(ctx)
+	ls := &laneSet{in: make([]chan types.Event, lanes), failed: make(chan error, 1), cancel: cancel}
+	for i := range ls.in {
+		in := make(chan types.Event, laneBuffer)
+		ls.in[i] = in
+		ls.wg.Go(func() {
+			for ev := range in {
+				if ctx.Err() != nil {
+					continue // the session is ending: its listing's successor takes over
+				}
+				w.listing.RLock()
+				err := w.handle(ctx, ev)
+				w.listing.RUnlock()
+				if err != nil {
+					select {
+					case ls.failed <- err:
+					default:
+					}
+					cancel()
+				}
+			}
+		})
+	}
+	return ls
+}
+
+// dispatch queues ev on lane i; it returns a lane's error when the lanes
+// stopped before there was room.
+func (ls *laneSet) dispatch(ev types.Event, i int) error {
+	select {
+	case ls.in[i] <- ev:
+		return nil
+	case err := <-ls.failed:
+		return err
+	}
+}
+
+// stop ends the lanes and waits for them.
+func (ls *laneSet) stop() {
+	ls.cancel()
+	for _, in := range ls.in {
+		close(in)
+	}
+	ls.wg.Wait()
+}
+
+// eventRequest is the request a watch event is about ("" when none).
+func eventRequest(ev types.Event) string {
+	if ev.Resource == nil {
+		return ""
+	}
+	return ev.Resource.GetName()
+}
+
+// laneOf is the lane of a request's events.
+func (w *Watcher) laneOf(id string) int {
+	return int(maphash.String(w.seed, id) % lanes)
+}
+
 func (w *Watcher) handle(ctx context.Context, ev types.Event) error {
 	switch ev.Type {
 	case types.OpPut:
@@ -231,7 +331,7 @@ func (w *Watcher) handle(ctx context.Context, ev types.Event) error {
 		if !ok {
 			return nil
 		}
-		return w.observe(ctx, req)
+		return w.observe(ctx, req, createdWhileWatching)
 	case types.OpDelete:
 		if ev.Resource == nil {
 			return nil
@@ -245,12 +345,15 @@ func (w *Watcher) handle(ctx context.Context, ev types.Event) error {
 // it also publishes what earlier failures left unpublished, and treats a
 // long-known pending request that is no longer listed as deleted.
 func (w *Watcher) Relist(ctx context.Context) error {
+	w.listing.Lock()
+	defer w.listing.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	reqs, err := w.cfg.Client.GetAccessRequests(lctx, types.AccessRequestFilter{})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("list access requests: %w", err)
 	}
+	legacy := w.legacyOfListing(ctx, reqs)
 	var undelivered []string
 	w.mu.Lock()
 	for id, t := range w.tracked {
@@ -267,7 +370,7 @@ func (w *Watcher) Relist(ctx context.Context) error {
 	listed := make(map[string]bool, len(reqs))
 	for _, r := range reqs {
 		listed[r.GetName()] = true
-		if err := w.observe(ctx, r); err != nil {
+		if err := w.observe(ctx, r, legacy); err != nil {
 			return err
 		}
 	}
@@ -367,15 +470,51 @@ func (w *Watcher) observeIfExists(ctx context.Context, id string) (bool, error) 
 	}
 	for _, r := range reqs {
 		if r.GetName() == id {
-			return true, w.observe(ctx, r)
+			return true, w.observe(ctx, r, nil)
 		}
 	}
 	return false, nil
 }
 
+// legacyOfListing reads, in one call, what teleport-jira recorded on the
+// listed requests this process has not looked up yet (at start-up: all of
+// them). When that call cannot be answered, each is looked up on its own.
+func (w *Watcher) legacyOfListing(ctx context.Context, reqs []types.AccessRequest) legacyLookup {
+	if w.cfg.LegacyPlugin == "" {
+		return nil
+	}
+	w.mu.Lock()
+	todo := 0
+	for _, r := range reqs {
+		if t := w.tracked[r.GetName()]; t == nil || !t.legacyOK {
+			todo++
+		}
+	}
+	w.mu.Unlock()
+	if todo == 0 {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
+	refs, err := teleport.LegacyIssues(lctx, w.cfg.Client, w.cfg.LegacyPlugin)
+	cancel()
+	switch {
+	case err == nil:
+	case trace.IsAccessDenied(err) || trace.IsNotFound(err):
+		w.cfg.Log.Warn().Err(err).Int("requests", todo).
+			Msg("cannot read teleport-jira plugin data; publishing without the legacy issue (grant list/read on access_request or access_plugin_data, or set TELEPORT_BRIDGE_MIGRATE_TELEPORT_JIRA=false)")
+		refs = nil
+	default:
+		w.cfg.Log.Warn().Err(err).Int("requests", todo).
+			Msg("cannot read teleport-jira plugin data in one call; reading it request by request")
+		return nil
+	}
+	return func(id string) (*events.IssueRef, bool) { return refs[id], true }
+}
+
 // observe merges a request's state into what is known and publishes the
-// events not yet published.
-func (w *Watcher) observe(ctx context.Context, req types.AccessRequest) error {
+// events not yet published. legacy says what teleport-jira recorded on the
+// request; nil: read it from Teleport.
+func (w *Watcher) observe(ctx context.Context, req types.AccessRequest, legacy legacyLookup) error {
 	snap := teleport.Snapshot(req, w.cfg.Cluster)
 	id := snap.ID
 	if err := events.ValidToken(id); err != nil {
@@ -396,6 +535,11 @@ func (w *Watcher) observe(ctx context.Context, req types.AccessRequest) error {
 		t.snap = snap
 	}
 	needLegacy := w.cfg.LegacyPlugin != "" && !t.legacyOK
+	if needLegacy && legacy != nil {
+		if ref, ok := legacy(id); ok {
+			t.legacy, t.legacyOK, needLegacy = ref, true, false
+		}
+	}
 	w.mu.Unlock()
 
 	if needLegacy {

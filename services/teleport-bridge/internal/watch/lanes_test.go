@@ -1,0 +1,175 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/gravitational/teleport/api/types"
+	"github.com/rs/zerolog"
+)
+
+// gatedPublisher holds the publish of one event until another was
+// published, and records what each published snapshot carried.
+type gatedPublisher struct {
+	hold, until string
+	released    chan struct{}
+	once        sync.Once
+
+	mu     sync.Mutex
+	store  []string
+	legacy map[string]*events.IssueRef
+}
+
+func (p *gatedPublisher) Publish(ctx context.Context, pl events.Payload) error {
+	if pl.DedupID() == p.hold {
+		select {
+		case <-p.released:
+		case <-time.After(5 * time.Second):
+			return fmt.Errorf("%s waited 5s for %s: the watch stream handles one request at a time", p.hold, p.until)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.store = append(p.store, pl.DedupID())
+	if ev, ok := pl.(*events.RequestEvent); ok {
+		if p.legacy == nil {
+			p.legacy = map[string]*events.IssueRef{}
+		}
+		p.legacy[ev.Request.ID] = ev.Request.LegacyIssue
+	}
+	if pl.DedupID() == p.until {
+		p.once.Do(func() { close(p.released) })
+	}
+	return nil
+}
+
+func (p *gatedPublisher) ids() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.store)
+}
+
+// pluginDataTeleport is a laggingTeleport that also answers plugin data
+// reads, counting them.
+type pluginDataTeleport struct {
+	*laggingTeleport
+	data  map[string]map[string]string // request id → teleport-jira's entry
+	reads []types.PluginDataFilter
+}
+
+func (f *pluginDataTeleport) GetPluginData(_ context.Context, filter types.PluginDataFilter) ([]types.PluginData, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads = append(f.reads, filter)
+	var out []types.PluginData
+	for id, entry := range f.data {
+		if filter.Resource != "" && filter.Resource != id {
+			continue
+		}
+		d, err := types.NewPluginData(id, types.KindAccessRequest)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.Update(types.PluginDataUpdateParams{Kind: types.KindAccessRequest, Resource: id, Plugin: filter.Plugin, Set: entry}); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (f *pluginDataTeleport) readCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.reads)
+}
+
+func run(t *testing.T, w *Watcher) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
+}
+
+// A request whose publish waits (a slow stream ack) does not hold up the
+// publish of another request's events; each request's own events stay in
+// order.
+func TestRequestsDoNotWaitForEachOther(t *testing.T) {
+	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
+	pub := &gatedPublisher{released: make(chan struct{})}
+	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: zerolog.Nop()})
+	slow := "slow"
+	fast := ""
+	for i := range 100 { // a request of another lane
+		if id := fmt.Sprintf("fast-%d", i); w.laneOf(id) != w.laneOf(slow) {
+			fast = id
+			break
+		}
+	}
+	if fast == "" {
+		t.Fatalf("no request id found on another lane than %q", slow)
+	}
+	pub.hold, pub.until = slow+":created", fast+":created"
+	run(t, w)
+	watcher := <-tp.watchers
+
+	watcher.events <- types.Event{Type: types.OpPut, Resource: request(t, slow, types.RequestState_PENDING)}
+	watcher.events <- types.Event{Type: types.OpPut, Resource: request(t, slow, types.RequestState_APPROVED)}
+	watcher.events <- types.Event{Type: types.OpPut, Resource: request(t, fast, types.RequestState_PENDING)}
+	waitFor(t, "both published", func() bool { return len(pub.ids()) == 3 })
+	want := []string{fast + ":created", slow + ":created", slow + ":resolved:APPROVED"}
+	if got := pub.ids(); !slices.Equal(got, want) {
+		t.Fatalf("published %v, want %v", got, want)
+	}
+}
+
+// teleport-jira's issues are read in one call for the whole listing, not
+// one call per request; a request the watch shows first (created while
+// AccessBridge runs) costs no call.
+func TestLegacyIssuesAreReadOnceForTheListing(t *testing.T) {
+	tp := &pluginDataTeleport{laggingTeleport: &laggingTeleport{watchers: make(chan *fakeWatcher, 8)},
+		data: map[string]map[string]string{
+			"old-1": {"issue_id": "10001", "issue_key": "TAR-1"},
+			"old-2": {"issue_id": "10002", "issue_key": "TAR-2"},
+		}}
+	var listed []types.AccessRequest
+	for i := range 50 {
+		listed = append(listed, request(t, fmt.Sprintf("old-%d", i), types.RequestState_PENDING))
+	}
+	tp.list(listed...)
+	pub := &gatedPublisher{released: make(chan struct{})}
+	w := New(Config{Client: tp, Publisher: pub, LegacyPlugin: "jira", BackoffMin: time.Millisecond,
+		BackoffMax: 5 * time.Millisecond, Log: zerolog.Nop()})
+	run(t, w)
+	watcher := <-tp.watchers
+	waitFor(t, "the listing published", func() bool { return len(pub.ids()) == 50 })
+	watcher.events <- types.Event{Type: types.OpPut, Resource: request(t, "new", types.RequestState_PENDING)}
+	waitFor(t, "the watched request published", func() bool { return len(pub.ids()) == 51 })
+
+	if n := tp.readCount(); n != 1 || tp.reads[0].Resource != "" {
+		t.Fatalf("plugin data read %d times (first for request %q), want once for every request", n, tp.reads[0].Resource)
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	for id, want := range map[string]string{"old-1": "TAR-1", "old-2": "TAR-2", "old-3": "", "new": ""} {
+		got := ""
+		if ref := pub.legacy[id]; ref != nil {
+			got = ref.Key
+		}
+		if got != want {
+			t.Errorf("%s published with legacy issue %q, want %q", id, got, want)
+		}
+	}
+}
