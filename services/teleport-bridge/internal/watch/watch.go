@@ -67,8 +67,11 @@ type Config struct {
 // be paced by those round trips.
 const lanes = 16
 
-// laneBuffer is how many events a lane holds before the stream waits.
-const laneBuffer = 64
+// laneBuffer is how many events a lane holds before the stream waits. The
+// stream must be read promptly: Teleport closes a watcher whose events back
+// up ("watcher buffer overflow"), which costs a reconnect and a listing.
+// 16 lanes hold 16,384 events (a burst of new requests is one each).
+const laneBuffer = 1024
 
 // Watcher publishes request events from Teleport's watch stream.
 type Watcher struct {
