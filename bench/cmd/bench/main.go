@@ -357,11 +357,12 @@ type P3Variant struct {
 func p3Variants(o options, layout, dir string) []P3Variant {
 	variants := []struct {
 		name  string
-		hooks bool
+		hooks hookMode
 		env   []string
 	}{
-		{"no webhooks from Jira (the issue_created/issue_updated echo of the bridge's own changes is not delivered)", false, nil},
-		{"higher concurrency (JIRA_BRIDGE_CONCURRENCY=64, JIRA_BRIDGE_JIRA_CONCURRENCY=32)", true,
+		{"no webhooks from Jira (the issue_updated echo of the bridge's own move is not delivered)", hooksNone, nil},
+		{"Jira sends every issue event (created, updated, deleted: not the recommended settings), the ingress with its default per-IP limit", hooksAll, nil},
+		{"higher concurrency (JIRA_BRIDGE_CONCURRENCY=64, JIRA_BRIDGE_JIRA_CONCURRENCY=32)", hooksRecommended,
 			[]string{"JIRA_BRIDGE_CONCURRENCY=64", "JIRA_BRIDGE_JIRA_CONCURRENCY=32"}},
 	}
 	var out []P3Variant

@@ -35,11 +35,27 @@ type world struct {
 // newWorld starts the emulators. signed: the Jira emulator signs webhooks
 // (HMAC) and the ingress checks them; otherwise the webhook URL carries a
 // token and the jira-bridge confirms each move through the API.
-func newWorld(dir string, signed bool) (*world, error) { return newWorldOpts(dir, signed, true) }
+func newWorld(dir string, signed bool) (*world, error) {
+	return newWorldOpts(dir, signed, hooksRecommended)
+}
 
-// newWorldOpts: hooks false configures no webhook in the Jira emulator (a
-// diagnostic: the bridge's own issue_created/issue_updated echo is gone).
-func newWorldOpts(dir string, signed, hooks bool) (*world, error) {
+// hookMode is how the Jira emulator's webhook is configured.
+type hookMode int
+
+const (
+	// hooksRecommended: as the README recommends, issue updated events
+	// only (created and comment events are echoes of the bridge's own
+	// writes); the ingress's per-IP limit is lifted (see newWorldOpts).
+	hooksRecommended hookMode = iota
+	// hooksAll: every issue event (created, updated, deleted), the
+	// ingress with its default per-IP limit (a diagnostic: what ignoring
+	// the recommendation costs).
+	hooksAll
+	// hooksNone: no webhook (a diagnostic: no echo at all).
+	hooksNone
+)
+
+func newWorldOpts(dir string, signed bool, hooks hookMode) (*world, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -54,17 +70,23 @@ func newWorldOpts(dir string, signed, hooks bool) (*world, error) {
 	w := &world{dir: dir, ingressAddr: ingressAddr}
 	secret := randomHex(24)
 	webhookURL := "http://" + ingressAddr + "/webhook"
+	// The webhook is configured as the README recommends: issue updated
+	// events only (created and comment events are echoes of the bridge's
+	// own writes).
 	jopts := jirasim.Options{
 		BaseURL:        "http://" + jl.Addr().String(),
 		CustomFields:   []jirasim.CustomField{jirasim.RequestIDField()},
 		WebhookBackoff: 100 * time.Millisecond,
+	}
+	if hooks == hooksRecommended {
+		jopts.WebhookEvents = []string{jirasim.EventIssueUpdated}
 	}
 	if signed {
 		jopts.WebhookSecret = secret
 	} else {
 		webhookURL += "?token=" + secret
 	}
-	if hooks {
+	if hooks != hooksNone {
 		jopts.WebhookURLs = []string{webhookURL}
 	}
 	w.js, err = jirasim.New(jopts)
@@ -108,6 +130,13 @@ func newWorldOpts(dir string, signed, hooks bool) (*world, error) {
 		"JIRA_BRIDGE_RECONCILE_INTERVAL=0",
 		"WEBHOOK_INGRESS_ADDR=" + ingressAddr,
 		"WEBHOOK_INGRESS_INSECURE_NO_TLS=true",
+	}
+	if hooks == hooksRecommended {
+		// The emulator sends every delivery from one address, where a Jira
+		// site sends from several: the per-IP limit (100/s after a burst of
+		// 1,000) would answer a burst's echoes with 429 and make Jira retry
+		// them, which measures the limit rather than the product.
+		w.env = append(w.env, "WEBHOOK_INGRESS_RATE_LIMIT=0")
 	}
 	if signed {
 		w.env = append(w.env, "WEBHOOK_INGRESS_HMAC_SECRETS_FILE="+secretFile)
