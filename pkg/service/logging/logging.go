@@ -40,9 +40,17 @@ func New(cfg Config, service string, w io.Writer) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), fmt.Errorf("LOG_FORMAT: %q is not json, console or auto", cfg.Format)
 	}
-	if _, isFile := w.(*os.File); !isFile {
-		// Several goroutines log at once; a file write is atomic per line,
-		// a buffer (tests, embedding) is not.
+	switch w.(type) {
+	case *os.File:
+		// JSON lines to a file or pipe (stderr) are written in batches under
+		// load: one system call for the lines logged during the previous one.
+		w = newBatchWriter(w)
+	case zerolog.ConsoleWriter:
+		// A terminal: written line by line, below.
+		w = zerolog.SyncWriter(w)
+	default:
+		// Several goroutines log at once; a buffer (tests, embedding) is
+		// written line by line, each line there when its log call returns.
 		w = zerolog.SyncWriter(w)
 	}
 	l := zerolog.New(w).Level(level).With().Timestamp()

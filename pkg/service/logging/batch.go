@@ -1,0 +1,99 @@
+package logging
+
+import (
+	"io"
+	"sync"
+
+	"github.com/rs/zerolog"
+)
+
+// maxPending bounds the lines waiting for a write in progress; above it a
+// logger waits for the output, as it would without batching.
+const maxPending = 1 << 20
+
+// batchWriter writes log lines with as few write calls as the load allows
+// (group commit): a line logged while no write is in progress is written at
+// once by its own goroutine; lines logged while one is in progress wait in
+// memory and the writing goroutine writes them all with its next call. At a
+// thousand lines a second that is one system call for many lines, where a
+// write per line cost a system call each (a webhook delivery or an issue
+// created is one info line).
+//
+// A line at warn or above is written before its log call returns (an exit
+// after a fatal line loses nothing), and so is every line when maxPending
+// is reached.
+type batchWriter struct {
+	out io.Writer
+
+	// writing is held by the goroutine that writes to out.
+	writing sync.Mutex
+
+	mu      sync.Mutex // guards pending and spare
+	pending []byte
+	spare   []byte
+}
+
+func newBatchWriter(out io.Writer) *batchWriter { return &batchWriter{out: out} }
+
+// Write queues p and writes what is queued unless a write is in progress.
+func (b *batchWriter) Write(p []byte) (int, error) {
+	return b.WriteLevel(zerolog.InfoLevel, p)
+}
+
+// WriteLevel is Write; a line at warn or above is written before it
+// returns.
+func (b *batchWriter) WriteLevel(level zerolog.Level, p []byte) (int, error) {
+	b.mu.Lock()
+	b.pending = append(b.pending, p...)
+	full := len(b.pending) >= maxPending
+	b.mu.Unlock()
+	mustLand := full || (level >= zerolog.WarnLevel && level != zerolog.NoLevel)
+	if mustLand {
+		b.writing.Lock() // wait for the write in progress, then write ours
+	} else if !b.writing.TryLock() {
+		return len(p), nil // the goroutine writing now writes p next
+	}
+	err := b.flush()
+	b.writing.Unlock()
+	// Lines queued between the last flush and the unlock have no writer:
+	// write them unless another goroutine took over.
+	for err == nil && b.queued() && b.writing.TryLock() {
+		err = b.flush()
+		b.writing.Unlock()
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// flush writes everything queued; the caller holds writing.
+func (b *batchWriter) flush() error {
+	for {
+		b.mu.Lock()
+		buf := b.pending
+		b.pending, b.spare = b.spare[:0], nil
+		b.mu.Unlock()
+		if len(buf) == 0 {
+			b.mu.Lock()
+			b.spare = buf
+			b.mu.Unlock()
+			return nil
+		}
+		_, err := b.out.Write(buf)
+		b.mu.Lock()
+		if b.spare == nil && cap(buf) <= maxPending {
+			b.spare = buf[:0]
+		}
+		b.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (b *batchWriter) queued() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending) > 0
+}
