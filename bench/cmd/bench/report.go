@@ -244,13 +244,15 @@ func markdown(res *Results, jsonName string) string {
 				p("| %s | %d | %s | %s | %s | %s | %d | %d | %.0f %% |\n", run.Name, run.Connections, f1(run.DeliveriesPerSec, 0), f1(run.P50, 2), f1(run.P90, 2), f1(run.P99, 2), run.Non2xx, late, gen)
 			}
 			p("\n`%s`\n\n", r.Command)
-			if len(r.Usage) > 0 {
-				p("Flat out, per repetition: ")
+			for _, run := range r.Runs {
+				if len(run.Usage) == 0 {
+					continue
+				}
 				var parts []string
-				for _, u := range r.Usage {
+				for _, u := range run.Usage {
 					parts = append(parts, fmt.Sprintf("%s %.0f%% CPU, %.0f MiB peak", u.Process, u.CPUPercent, u.PeakRSSMiB))
 				}
-				p("%s.\n\n", strings.Join(parts, "; "))
+				p("%s, %d connections, per repetition: %s.\n\n", run.Name, run.Connections, strings.Join(parts, "; "))
 			}
 		}
 	}
