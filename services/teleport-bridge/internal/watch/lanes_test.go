@@ -10,6 +10,7 @@ import (
 
 	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/gravitational/teleport/api/types"
+	"github.com/gravitational/trace"
 	"github.com/rs/zerolog"
 )
 
@@ -171,5 +172,29 @@ func TestLegacyIssuesAreReadOnceForTheListing(t *testing.T) {
 		if got != want {
 			t.Errorf("%s published with legacy issue %q, want %q", id, got, want)
 		}
+	}
+}
+
+// A stream Teleport closed because the bridge fell behind (buffer
+// overflow) is watched again at once, not after the back-off; a second
+// overflow right after that backs off.
+func TestOverflowReconnectsAtOnce(t *testing.T) {
+	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
+	w := New(Config{Client: tp, Publisher: &flakyPublisher{}, BackoffMin: time.Hour, BackoffMax: 2 * time.Hour, Log: zerolog.Nop()})
+	run(t, w)
+	first := <-tp.watchers
+	first.err = trace.LimitExceeded("watcher buffer overflow")
+	_ = first.Close()
+	select {
+	case second := <-tp.watchers:
+		second.err = trace.LimitExceeded("watcher buffer overflow")
+		_ = second.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("no new watch within 10s of an overflow (the back-off is an hour)")
+	}
+	select {
+	case <-tp.watchers:
+		t.Fatal("a second overflow in a row was watched again at once: a flood would loop")
+	case <-time.After(100 * time.Millisecond): // it must be backing off
 	}
 }

@@ -149,6 +149,7 @@ func (w *Watcher) LastEvent() time.Time {
 // back-off, and returns nil then.
 func (w *Watcher) Run(ctx context.Context) error {
 	sleep := w.cfg.BackoffMin
+	caughtUpAtOnce := false // the last reconnect was an immediate one after an overflow
 	for {
 		started := time.Now()
 		err := w.session(ctx)
@@ -160,14 +161,24 @@ func (w *Watcher) Run(ctx context.Context) error {
 			sleep = w.cfg.BackoffMin // a long healthy session resets the back-off
 		}
 		sleep = decorrelated(w.cfg.BackoffMin, w.cfg.BackoffMax, sleep)
+		wait := sleep
+		if trace.IsLimitExceeded(err) && !caughtUpAtOnce {
+			// Teleport closed the stream because this process fell behind
+			// ("watcher buffer overflow": a burst of requests). Teleport is
+			// fine: watch again at once, and the listing publishes what the
+			// closed stream held. Overflowing again right after that backs
+			// off as usual, so a flood never turns into a reconnect loop.
+			wait = 0
+		}
+		caughtUpAtOnce = wait == 0
 		if w.cfg.Metrics.Reconnect != nil {
 			w.cfg.Metrics.Reconnect()
 		}
-		w.cfg.Log.Warn().Err(err).Dur("retry_in", sleep).Msg("teleport watch ended; reconnecting")
+		w.cfg.Log.Warn().Err(err).Dur("retry_in", wait).Msg("teleport watch ended; reconnecting")
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(sleep):
+		case <-time.After(wait):
 		}
 	}
 }

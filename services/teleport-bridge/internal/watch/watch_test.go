@@ -19,11 +19,17 @@ type fakeWatcher struct {
 	events chan types.Event
 	done   chan struct{}
 	once   sync.Once
+	err    error // Error's answer once done (default "closed")
 }
 
 func (w *fakeWatcher) Events() <-chan types.Event { return w.events }
 func (w *fakeWatcher) Done() <-chan struct{}      { return w.done }
-func (w *fakeWatcher) Error() error               { return errors.New("closed") }
+func (w *fakeWatcher) Error() error {
+	if w.err != nil {
+		return w.err
+	}
+	return errors.New("closed")
+}
 func (w *fakeWatcher) Close() error {
 	w.once.Do(func() { close(w.done) })
 	return nil
