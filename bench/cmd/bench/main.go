@@ -200,9 +200,9 @@ func run(o options) (*Results, error) {
 	res.Machine.LoadEnd = loadavg()
 	res.WallSeconds = time.Since(start).Seconds()
 	res.Notes = append(res.Notes,
-		"The emulators (Jira, Teleport) and wrk run on the same machine as the product and share its cores; the harness process also polls them.",
-		"Periodic work is off during the run (JIRA_BRIDGE_RECONCILE_INTERVAL=0, TELEPORT_BRIDGE_RESYNC_INTERVAL=0); every other setting is the default; logs at info level (JSON) to a file.",
-		"The Jira emulator starts issues in Backlog, so the bridge moves each new issue to Pending (2 extra calls), as on a default Jira workflow.",
+		"The emulators (Jira, Teleport) and the P5 load generator run on the same machine as the product and share its cores; the harness process also polls them.",
+		"Periodic work is off during the run (JIRA_BRIDGE_RECONCILE_INTERVAL=0, TELEPORT_BRIDGE_RESYNC_INTERVAL=0); every other setting is the default, except WEBHOOK_INGRESS_RATE_LIMIT=0 (the emulator sends every webhook from one address); logs at info level (JSON) to a file.",
+		"The Jira emulator is Jira Cloud: issues start in Backlog and the create carries the transition to Pending (one call); its webhook sends issue updated events only, as the jira-bridge README recommends.",
 	)
 	if busy(res.Machine) {
 		res.Notes = append(res.Notes, fmt.Sprintf("The machine was busy with other work (1-minute load average %s before the run, on %d cores; %s at the end, the run included): absolute figures are pessimistic; compare runs taken under similar load.", res.Machine.LoadStart, res.Machine.Cores, res.Machine.LoadEnd))
