@@ -92,18 +92,6 @@ func (f *pluginDataTeleport) readCount() int {
 	return len(f.reads)
 }
 
-func run(t *testing.T, w *Watcher) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
-}
-
 // A request whose publish waits (a slow stream ack) does not hold up the
 // publish of another request's events; each request's own events stay in
 // order.

@@ -137,6 +137,14 @@ func startWatching(t *testing.T, tp *laggingTeleport, listGrace time.Duration) (
 	pub := &flakyPublisher{}
 	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond,
 		ListGrace: listGrace, Log: zerolog.Nop()})
+	ctx := run(t, w)
+	return w, pub, ctx, <-tp.watchers
+}
+
+// run runs w until the test ends and returns a context for its calls once
+// it is ready.
+func run(t *testing.T, w *Watcher) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -144,9 +152,8 @@ func startWatching(t *testing.T, tp *laggingTeleport, listGrace time.Duration) (
 		cancel()
 		<-done
 	})
-	first := <-tp.watchers
 	waitFor(t, "ready", func() bool { return w.Ready(ctx) == nil })
-	return w, pub, ctx, first
+	return ctx
 }
 
 // A failed publish of a watched event is not lost when the listing after
