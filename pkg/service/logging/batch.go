@@ -3,6 +3,7 @@ package logging
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 )
@@ -11,13 +12,18 @@ import (
 // logger waits for the output, as it would without batching.
 const maxPending = 1 << 20
 
+// leaderRounds bounds the writes a logging goroutine makes for others'
+// lines: under a flood, what keeps arriving is left to a background
+// drainer, so no request waits on the log for longer than a few writes.
+const leaderRounds = 4
+
 // batchWriter writes log lines with as few write calls as the load allows
 // (group commit): a line logged while no write is in progress is written at
-// once by its own goroutine; lines logged while one is in progress wait in
-// memory and the writing goroutine writes them all with its next call. At a
-// thousand lines a second that is one system call for many lines, where a
-// write per line cost a system call each (a webhook delivery or an issue
-// created is one info line).
+// once by its own goroutine, together with what others queued meanwhile (at
+// most leaderRounds writes); lines logged while a write is in progress wait
+// in memory for it. At a thousand lines a second that is one system call for
+// many lines, where a write per line cost a system call each (a webhook
+// delivery or an issue created is one info line).
 //
 // A line at warn or above is written before its log call returns (an exit
 // after a fatal line loses nothing), and so is every line when maxPending
@@ -27,6 +33,9 @@ type batchWriter struct {
 
 	// writing is held by the goroutine that writes to out.
 	writing sync.Mutex
+	// draining is set while a background goroutine writes what a logging
+	// goroutine left.
+	draining atomic.Bool
 
 	mu      sync.Mutex // guards pending and spare
 	pending []byte
@@ -53,13 +62,12 @@ func (b *batchWriter) WriteLevel(level zerolog.Level, p []byte) (int, error) {
 	} else if !b.writing.TryLock() {
 		return len(p), nil // the goroutine writing now writes p next
 	}
-	err := b.flush()
+	err := b.flush(leaderRounds) // p is in the first round
 	b.writing.Unlock()
-	// Lines queued between the last flush and the unlock have no writer:
-	// write them unless another goroutine took over.
-	for err == nil && b.queued() && b.writing.TryLock() {
-		err = b.flush()
-		b.writing.Unlock()
+	// Lines left by the bound, or queued between the last round and the
+	// unlock by goroutines that found the write in progress, have no writer.
+	if b.queued() {
+		b.drainInBackground()
 	}
 	if err != nil {
 		return 0, err
@@ -67,9 +75,31 @@ func (b *batchWriter) WriteLevel(level zerolog.Level, p []byte) (int, error) {
 	return len(p), nil
 }
 
-// flush writes everything queued; the caller holds writing.
-func (b *batchWriter) flush() error {
-	for {
+// drainInBackground writes what is queued from a goroutine of its own,
+// unless one is already at it.
+func (b *batchWriter) drainInBackground() {
+	if !b.draining.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		for {
+			b.writing.Lock()
+			_ = b.flush(-1) // a write error is the log callers' to see
+			b.writing.Unlock()
+			b.draining.Store(false)
+			// A line queued after the last round whose goroutine saw
+			// draining set: take it, unless someone else does.
+			if !b.queued() || !b.draining.CompareAndSwap(false, true) {
+				return
+			}
+		}
+	}()
+}
+
+// flush writes what is queued, in at most rounds writes (< 0: until
+// nothing is); the caller holds writing.
+func (b *batchWriter) flush(rounds int) error {
+	for ; rounds != 0; rounds-- {
 		b.mu.Lock()
 		buf := b.pending
 		b.pending, b.spare = b.spare[:0], nil
@@ -90,6 +120,7 @@ func (b *batchWriter) flush() error {
 			return err
 		}
 	}
+	return nil
 }
 
 func (b *batchWriter) queued() bool {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,4 +147,56 @@ func TestBatchWriterLosesNothingUnderContention(t *testing.T) {
 		}
 		next[g]++
 	}
+}
+
+// floodOut queues one more line from another goroutine during each of its
+// writes while flooding is on: the logging goroutine that writes must not
+// be kept writing for others as long as the flood lasts.
+type floodOut struct {
+	b        *batchWriter
+	flooding atomic.Bool
+	sent     atomic.Int64
+
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *floodOut) Write(p []byte) (int, error) {
+	if o.flooding.Load() {
+		done := make(chan struct{})
+		go func() {
+			_, _ = o.b.Write(fmt.Appendf(nil, "flood %d\n", o.sent.Add(1)))
+			close(done)
+		}()
+		<-done // queued while this write is in progress
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *floodOut) lines() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return strings.Count(o.buf.String(), "\n")
+}
+
+func TestBatchWriterLeaderIsNotHeldByAFlood(t *testing.T) {
+	out := &floodOut{}
+	out.b = newBatchWriter(out)
+	out.flooding.Store(true)
+	returned := make(chan struct{})
+	go func() {
+		_, _ = out.b.Write([]byte("mine\n"))
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the logging goroutine kept writing others' lines for 10s")
+	}
+	out.flooding.Store(false)
+	waitUntil(t, "every flooded line written by the background drainer", func() bool {
+		return int64(out.lines()) == 1+out.sent.Load()
+	})
 }
