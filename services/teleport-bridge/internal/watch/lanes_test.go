@@ -186,3 +186,51 @@ func TestOverflowReconnectsAtOnce(t *testing.T) {
 	case <-time.After(100 * time.Millisecond): // it must be backing off
 	}
 }
+
+// A deletion the lanes received but did not handle before their session
+// ended (another lane's publish failed) is published by the next listing,
+// although the listing cannot show a deletion.
+func TestSkippedDeletionIsPublishedByTheNextListing(t *testing.T) {
+	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
+	pub := &flakyPublisher{}
+	w := New(Config{Client: tp, Publisher: pub, ListGrace: time.Hour, Log: zerolog.Nop()})
+	ctx := context.Background()
+	r6 := request(t, "r6", types.RequestState_PENDING)
+	tp.list(r6)
+	if err := w.Relist(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel() // the session is ending
+	ls := w.startLanes(ended)
+	if err := ls.dispatch(types.Event{Type: types.OpDelete, Resource: r6}, w.laneOf("r6")); err != nil {
+		t.Fatal(err)
+	}
+	ls.stop()
+
+	tp.list() // Teleport no longer lists r6; the listing lag (an hour) does not let its absence count
+	if err := w.Relist(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := pub.ids(); !slices.Equal(got, []string{"r6:created", "r6:expired"}) {
+		t.Fatalf("published %v, want r6 created then expired", got)
+	}
+}
+
+// A pending request deleted while the watch was down, which the listing
+// after the reconnect misses but is too young to count as deleted, is
+// looked at again once it is old enough — not only at the next resync.
+func TestYoungUnlistedRequestIsLookedAtAgain(t *testing.T) {
+	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8), existing: map[string]types.AccessRequest{}}
+	pub := &flakyPublisher{}
+	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond,
+		ListGrace: 300 * time.Millisecond, Log: zerolog.Nop()}) // no resync
+	run(t, w)
+	first := <-tp.watchers
+	first.events <- types.Event{Type: types.OpPut, Resource: request(t, "r7", types.RequestState_PENDING)}
+	waitFor(t, "r7 created", func() bool { return slices.Contains(pub.ids(), "r7:created") })
+
+	_ = first.Close() // the watch drops; Teleport deletes r7 meanwhile
+	<-tp.watchers
+	waitFor(t, "r7 expired", func() bool { return slices.Contains(pub.ids(), "r7:expired") })
+}

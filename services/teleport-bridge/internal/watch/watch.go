@@ -89,6 +89,10 @@ type Watcher struct {
 
 	mu      sync.Mutex
 	tracked map[string]*tracked
+	// recheck is when the last listing's youngest pending request that it
+	// did not show has been known for ListGrace (zero: none): a listing
+	// then tells whether it was deleted while the watch was down.
+	recheck time.Time
 }
 
 // legacyLookup says what teleport-jira recorded on a request: ok false
@@ -246,6 +250,22 @@ func (w *Watcher) session(ctx context.Context) error {
 		defer t.Stop()
 		resync = t.C
 	}
+	// A pending request the listing did not show, too young to count as
+	// deleted (listings lag), is looked at again once it is old enough,
+	// not only at the next resync: its deletion may have happened while
+	// the watch was down.
+	recheck := time.NewTimer(time.Hour)
+	defer recheck.Stop()
+	armRecheck := func() {
+		recheck.Stop()
+		w.mu.Lock()
+		at := w.recheck
+		w.mu.Unlock()
+		if !at.IsZero() {
+			recheck.Reset(time.Until(at) + time.Millisecond)
+		}
+	}
+	armRecheck()
 	for {
 		select {
 		case ev := <-watcher.Events():
@@ -261,6 +281,12 @@ func (w *Watcher) session(ctx context.Context) error {
 			if err := w.Relist(ctx); err != nil {
 				return err
 			}
+			armRecheck()
+		case <-recheck.C:
+			if err := w.Relist(ctx); err != nil {
+				return err
+			}
+			armRecheck()
 		case <-ctx.Done():
 			return nil
 		}
@@ -287,7 +313,10 @@ func (w *Watcher) startLanes(ctx context.Context) *laneSet {
 		ls.wg.Go(func() {
 			for ev := range in {
 				if ctx.Err() != nil {
-					continue // the session is ending: its listing's successor takes over
+					// The session is ending: the next one's listing shows each
+					// request's state, but not a deletion; note those.
+					w.skipped(ev)
+					continue
 				}
 				w.listing.RLock()
 				err := w.handle(ctx, ev)
@@ -323,6 +352,21 @@ func (ls *laneSet) stop() {
 		close(in)
 	}
 	ls.wg.Wait()
+}
+
+// skipped records what a watch event the session ended before handling
+// means for the next listing: a deletion of a request with a known state
+// is published by it, whatever the listing shows (as one whose publish
+// failed). Other events need nothing: the listing shows their state.
+func (w *Watcher) skipped(ev types.Event) {
+	if ev.Type != types.OpDelete || ev.Resource == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if t := w.tracked[ev.Resource.GetName()]; t != nil && t.snap.ID != "" {
+		t.deleteSeen = true
+	}
 }
 
 // eventRequest is the request a watch event is about ("" when none).
@@ -392,6 +436,7 @@ func (w *Watcher) Relist(ctx context.Context) error {
 	w.mu.Lock()
 	var gone []string
 	var unlisted []*tracked
+	var recheck time.Time
 	for id, t := range w.tracked {
 		if listed[id] {
 			continue
@@ -406,8 +451,13 @@ func (w *Watcher) Relist(ctx context.Context) error {
 			}
 		case now.Sub(t.firstSeen) > w.cfg.ListGrace:
 			gone = append(gone, id)
+		default:
+			if at := t.firstSeen.Add(w.cfg.ListGrace); recheck.IsZero() || at.Before(recheck) {
+				recheck = at
+			}
 		}
 	}
+	w.recheck = recheck
 	w.mu.Unlock()
 	// Known from the watch but not (yet) listed: publish what an earlier
 	// failure left unpublished; the listing may simply lag.
