@@ -193,6 +193,7 @@ func (c *Consumer) drainSubject(ctx, work context.Context, subject string, sem c
 			// under a pin this process lost (stale): the replica pinned
 			// since gets it.
 			for _, m := range c.queues.takeAll(subject) {
+				c.guard.noteHandBack(m)
 				_ = m.Nak()
 			}
 			return

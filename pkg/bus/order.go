@@ -42,13 +42,18 @@ type orderGuard struct {
 	// delivered under one of them, still on its way or queued here, now
 	// belongs to the replica pinned since (lostPins bounds it).
 	lost map[string]struct{}
+	// handedBack holds the delivery count of each message handed back
+	// under a lost pin, by stream sequence: JetStream redelivering one to
+	// this process under that pin shows the pin is this process's again.
+	handedBack map[uint64]uint64
 }
 
 // lostPins bounds the lost pin ids remembered.
 const lostPins = 64
 
 func newOrderGuard(c *Consumer) *orderGuard {
-	return &orderGuard{c: c, pollEvery: 100 * time.Millisecond, done: map[uint64]struct{}{}, lost: map[string]struct{}{}}
+	return &orderGuard{c: c, pollEvery: 100 * time.Millisecond, done: map[uint64]struct{}{}, lost: map[string]struct{}{},
+		handedBack: map[uint64]uint64{}}
 }
 
 // observe is called for every message received; a new pin id opens a
@@ -57,16 +62,9 @@ func (g *orderGuard) observe(ctx context.Context, msg jetstream.Msg) {
 	pin := msg.Headers().Get("Nats-Pin-Id")
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if pin == g.pinID && g.pinID != "" {
+	if !g.opensPinLocked(msg, pin) {
 		return
 	}
-	if _, lost := g.lost[pin]; lost {
-		return // a straggler of a lost pin: handed back, opens nothing
-	}
-	g.pinID = pin
-	// Whatever this process handed back under an earlier pin is now
-	// ordered by the window below.
-	g.c.queues.forgetReturned()
 	g.until = time.Now().Add(g.c.spec.AckWait * 3 / 2)
 	info, err := g.consumerInfo(ctx)
 	if err != nil {
@@ -81,6 +79,52 @@ func (g *orderGuard) observe(ctx context.Context, msg jetstream.Msg) {
 	clear(g.done)
 	g.c.log.Info().Uint64("ack_floor", g.floor).Uint64("delivered", g.end).Bool("takeover_window", g.active).
 		Msg("pinned: this replica now receives the consumer's messages")
+}
+
+// opensPinLocked reports whether msg, delivered under pin, opens a pin
+// here — a new pin id, or a lost one that JetStream gave back (it
+// redelivered here, under it, a message this process handed back: a
+// consumer leader that kept the pin) — and records it; a straggler of a
+// lost pin opens nothing (it is handed back). Whatever this process handed
+// back under an earlier pin is then ordered by the window the caller opens.
+func (g *orderGuard) opensPinLocked(msg jetstream.Msg, pin string) bool {
+	if _, lost := g.lost[pin]; lost {
+		meta, err := msg.Metadata()
+		if err != nil {
+			return false
+		}
+		if d, ok := g.handedBack[meta.Sequence.Stream]; !ok || meta.NumDelivered <= d {
+			return false
+		}
+		delete(g.lost, pin)
+		clear(g.handedBack)
+		g.c.log.Info().Uint64("stream_seq", meta.Sequence.Stream).
+			Msg("pin given back: JetStream redelivered a message handed back under the lost pin to this replica")
+	} else if pin == g.pinID && g.pinID != "" {
+		return false
+	}
+	g.pinID = pin
+	g.c.queues.forgetReturned()
+	return true
+}
+
+// noteHandBack records a message handed back under a lost pin (see
+// handedBack).
+func (g *orderGuard) noteHandBack(msg jetstream.Msg) {
+	pin := msg.Headers().Get("Nats-Pin-Id")
+	meta, err := msg.Metadata()
+	if pin == "" || err != nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, lost := g.lost[pin]; !lost {
+		return
+	}
+	if len(g.handedBack) >= 4096 {
+		clear(g.handedBack)
+	}
+	g.handedBack[meta.Sequence.Stream] = meta.NumDelivered
 }
 
 // markLost records that the pin this process last received messages

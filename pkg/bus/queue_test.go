@@ -20,13 +20,14 @@ type fakeMsg struct {
 	seq     uint64
 	data    string
 	pin     string // Nats-Pin-Id
+	deliv   uint64 // delivery count (1 when 0)
 	acks    *atomic.Int32
 	naks    *atomic.Int32
 }
 
 func (m fakeMsg) Subject() string { return m.subject }
 func (m fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}, NumDelivered: 1, Timestamp: time.Now()}, nil
+	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}, NumDelivered: max(m.deliv, 1), Timestamp: time.Now()}, nil
 }
 func (m fakeMsg) Headers() nats.Header {
 	if m.pin == "" {
@@ -189,5 +190,46 @@ func TestMessageOfALostPinIsHandedBack(t *testing.T) {
 	c.drainSubject(ctx, ctx, "s", sem)
 	if len(handled) != 1 || acks.Load() != 1 {
 		t.Fatalf("handled %v with %d acks; want the new pin's message handled", handled, acks.Load())
+	}
+}
+
+// A pin reported lost that JetStream then gives back (a new consumer
+// leader that kept it: the message handed back is redelivered here, under
+// the same pin id) is this process's again: the message is handled, not
+// handed back for ever.
+func TestLostPinGivenBackIsTakenUpAgain(t *testing.T) {
+	data := encodedEvent(t)
+	var handled []uint64
+	c := drainOnly(func(d Delivery) { handled = append(handled, d.Seq) })
+	var acks, naks atomic.Int32
+	sem := make(chan struct{}, 1)
+	ctx := context.Background()
+
+	c.guard.pinID = "pin-1"
+	c.pinLost()
+	first := fakeMsg{subject: "s", seq: 7, data: data, pin: "pin-1", acks: &acks, naks: &naks}
+	c.guard.mu.Lock()
+	opened := c.guard.opensPinLocked(first, "pin-1")
+	c.guard.mu.Unlock()
+	if opened {
+		t.Fatal("a straggler of the lost pin opened it again")
+	}
+	c.queues.push(first)
+	c.drainSubject(ctx, ctx, "s", sem)
+	if len(handled) != 0 || naks.Load() != 1 {
+		t.Fatalf("handled %v with %d naks; want the lost pin's message handed back", handled, naks.Load())
+	}
+
+	again := fakeMsg{subject: "s", seq: 7, deliv: 2, data: data, pin: "pin-1", acks: &acks, naks: &naks}
+	c.guard.mu.Lock()
+	opened = c.guard.opensPinLocked(again, "pin-1") // what observe does on arrival
+	c.guard.mu.Unlock()
+	if !opened {
+		t.Fatal("the redelivery under the lost pin did not give the pin back")
+	}
+	c.queues.push(again)
+	c.drainSubject(ctx, ctx, "s", sem)
+	if len(handled) != 1 || acks.Load() != 1 || naks.Load() != 1 {
+		t.Fatalf("handled %v, %d acks, %d naks; want the redelivered message handled", handled, acks.Load(), naks.Load())
 	}
 }
