@@ -164,32 +164,56 @@ func encodedEvent(t *testing.T) string {
 	return string(data)
 }
 
+// lostPin is a drainer of subject "s" that was pinned under pin-1 and has
+// just been told by JetStream (423) that another replica is pinned now.
+type lostPin struct {
+	c          *Consumer
+	data       string
+	handled    []uint64
+	acks, naks atomic.Int32
+	sem        chan struct{}
+}
+
+func newLostPin(t *testing.T) *lostPin {
+	l := &lostPin{data: encodedEvent(t), sem: make(chan struct{}, 1)}
+	l.c = drainOnly(func(d Delivery) { l.handled = append(l.handled, d.Seq) })
+	l.c.guard.pinID = "pin-1" // pinned: messages arrive under pin-1
+	l.c.pinLost()             // JetStream answers 423
+	return l
+}
+
+// arrive delivers seq (its delivery count deliv) under pin as the consume
+// callback does — the order guard sees it, then its subject's drainer —
+// and reports whether it opened a pin.
+func (l *lostPin) arrive(seq, deliv uint64, pin string) (opened bool) {
+	msg := fakeMsg{subject: "s", seq: seq, deliv: deliv, data: l.data, pin: pin, acks: &l.acks, naks: &l.naks}
+	l.c.guard.mu.Lock()
+	opened = l.c.guard.opensPinLocked(msg, pin)
+	l.c.guard.mu.Unlock()
+	l.c.queues.push(msg)
+	ctx := context.Background()
+	l.c.drainSubject(ctx, ctx, "s", l.sem)
+	return opened
+}
+
 // A message delivered under a pin this process has lost (JetStream
 // answered 423: another replica is pinned now) is handed back, not
 // handled, even when it had not reached its drainer yet: the replica
 // pinned since gets it, and two handlers of one event at once could
 // each create a Jira issue. A message under the new pin is handled.
 func TestMessageOfALostPinIsHandedBack(t *testing.T) {
-	data := encodedEvent(t)
-	var handled []uint64
-	c := drainOnly(func(d Delivery) { handled = append(handled, d.Seq) })
-	var acks, naks atomic.Int32
-	sem := make(chan struct{}, 1)
-	ctx := context.Background()
-
-	c.guard.pinID = "pin-1" // pinned: messages arrive under pin-1
-	c.pinLost()             // JetStream answers 423
-	c.queues.push(fakeMsg{subject: "s", seq: 7, data: data, pin: "pin-1", acks: &acks, naks: &naks})
-	c.drainSubject(ctx, ctx, "s", sem)
-	if len(handled) != 0 || naks.Load() != 1 {
-		t.Fatalf("handled %v with %d naks; want the lost pin's message handed back", handled, naks.Load())
+	l := newLostPin(t)
+	if l.arrive(7, 1, "pin-1") {
+		t.Fatal("a straggler of the lost pin opened it again")
 	}
-
-	c.queues.forgetReturned() // pinned again, under a new id
-	c.queues.push(fakeMsg{subject: "s", seq: 7, data: data, pin: "pin-2", acks: &acks, naks: &naks})
-	c.drainSubject(ctx, ctx, "s", sem)
-	if len(handled) != 1 || acks.Load() != 1 {
-		t.Fatalf("handled %v with %d acks; want the new pin's message handled", handled, acks.Load())
+	if len(l.handled) != 0 || l.naks.Load() != 1 {
+		t.Fatalf("handled %v with %d naks; want the lost pin's message handed back", l.handled, l.naks.Load())
+	}
+	if !l.arrive(7, 1, "pin-2") { // pinned again, under a new id (the other replica went away)
+		t.Fatal("a new pin id did not open a pin")
+	}
+	if len(l.handled) != 1 || l.acks.Load() != 1 {
+		t.Fatalf("handled %v with %d acks; want the new pin's message handled", l.handled, l.acks.Load())
 	}
 }
 
@@ -198,38 +222,17 @@ func TestMessageOfALostPinIsHandedBack(t *testing.T) {
 // the same pin id) is this process's again: the message is handled, not
 // handed back for ever.
 func TestLostPinGivenBackIsTakenUpAgain(t *testing.T) {
-	data := encodedEvent(t)
-	var handled []uint64
-	c := drainOnly(func(d Delivery) { handled = append(handled, d.Seq) })
-	var acks, naks atomic.Int32
-	sem := make(chan struct{}, 1)
-	ctx := context.Background()
-
-	c.guard.pinID = "pin-1"
-	c.pinLost()
-	first := fakeMsg{subject: "s", seq: 7, data: data, pin: "pin-1", acks: &acks, naks: &naks}
-	c.guard.mu.Lock()
-	opened := c.guard.opensPinLocked(first, "pin-1")
-	c.guard.mu.Unlock()
-	if opened {
+	l := newLostPin(t)
+	if l.arrive(7, 1, "pin-1") {
 		t.Fatal("a straggler of the lost pin opened it again")
 	}
-	c.queues.push(first)
-	c.drainSubject(ctx, ctx, "s", sem)
-	if len(handled) != 0 || naks.Load() != 1 {
-		t.Fatalf("handled %v with %d naks; want the lost pin's message handed back", handled, naks.Load())
+	if len(l.handled) != 0 || l.naks.Load() != 1 {
+		t.Fatalf("handled %v with %d naks; want the lost pin's message handed back", l.handled, l.naks.Load())
 	}
-
-	again := fakeMsg{subject: "s", seq: 7, deliv: 2, data: data, pin: "pin-1", acks: &acks, naks: &naks}
-	c.guard.mu.Lock()
-	opened = c.guard.opensPinLocked(again, "pin-1") // what observe does on arrival
-	c.guard.mu.Unlock()
-	if !opened {
+	if !l.arrive(7, 2, "pin-1") {
 		t.Fatal("the redelivery under the lost pin did not give the pin back")
 	}
-	c.queues.push(again)
-	c.drainSubject(ctx, ctx, "s", sem)
-	if len(handled) != 1 || acks.Load() != 1 || naks.Load() != 1 {
-		t.Fatalf("handled %v, %d acks, %d naks; want the redelivered message handled", handled, acks.Load(), naks.Load())
+	if len(l.handled) != 1 || l.acks.Load() != 1 || l.naks.Load() != 1 {
+		t.Fatalf("handled %v, %d acks, %d naks; want the redelivered message handled", l.handled, l.acks.Load(), l.naks.Load())
 	}
 }
