@@ -312,3 +312,34 @@ func BenchmarkParseJiraWebhook(b *testing.B) {
 		}
 	}
 }
+
+// TestPlainRunFindsTheFirstStop checks the eight-bytes-at-a-time string
+// scan against the byte-at-a-time rule, for every byte value at every
+// position of a word and across the words' boundary, behind plain bytes of
+// each kind (ASCII, spaces, UTF-8) and ahead of a second stop.
+func TestPlainRunFindsTheFirstStop(t *testing.T) {
+	isStop := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+	for _, fill := range []byte{'a', ' ', 0x7f, 0x80, 0xff, '!', '#', '[', ']'} {
+		for n := 1; n <= 20; n++ {
+			for p := 0; p < n; p++ {
+				for c := 0; c < 256; c++ {
+					b := bytes.Repeat([]byte{fill}, n)
+					b[p] = byte(c)
+					if p+1 < n {
+						b[p+1] = '"'
+					}
+					want := p
+					if !isStop(byte(c)) {
+						want = p + 1
+						if p+1 >= n {
+							want = n
+						}
+					}
+					if got := plainRun(b, 0); got != want {
+						t.Fatalf("plainRun(%q) = %d, want %d", b, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,8 +1,10 @@
 package events
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -31,14 +33,11 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("%s at byte %d", e.Msg
 func (s *scanner) fail(msg string) error { return &SyntaxError{Msg: msg, Offset: s.i} }
 
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 // peek returns the next non-space byte, 0 at the end.
@@ -202,49 +201,85 @@ func (s *scanner) array(elem func() error) error {
 }
 
 // str reads a string and returns its raw content; esc reports escapes.
+// It works on a local index (the hot loop of the parser: most of a Jira
+// body is strings) and passes over plain runs eight bytes at a time.
 func (s *scanner) str() (raw []byte, esc bool, err error) {
 	if s.peek() != '"' {
 		return nil, false, s.fail("expected a string")
 	}
-	s.i++
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			raw = s.b[start:s.i]
-			s.i++
-			return raw, esc, nil
-		case c == '\\':
+	b := s.b
+	start := s.i + 1
+	i := start
+	for {
+		i = plainRun(b, i)
+		if i >= len(b) {
+			s.i = i
+			return nil, false, s.fail("unexpected end of JSON input")
+		}
+		switch b[i] {
+		case '"':
+			s.i = i + 1
+			return b[start:i], esc, nil
+		case '\\':
 			esc = true
-			s.i++
-			if s.i >= len(s.b) {
+			i++
+			if i >= len(b) {
+				s.i = i
 				return nil, false, s.fail("unexpected end of JSON input")
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
+				i++
 			case 'u':
-				s.i++
+				i++
 				for k := 0; k < 4; k++ {
-					if s.i >= len(s.b) {
+					if i >= len(b) {
+						s.i = i
 						return nil, false, s.fail("unexpected end of JSON input")
 					}
-					if !isHex(s.b[s.i]) {
+					if !isHex(b[i]) {
+						s.i = i
 						return nil, false, s.fail("invalid character in \\u hexadecimal character escape")
 					}
-					s.i++
+					i++
 				}
 			default:
+				s.i = i
 				return nil, false, s.fail("invalid character in string escape code")
 			}
-		case c < 0x20:
+		default: // a control character
+			s.i = i
 			return nil, false, s.fail("invalid character in string literal")
-		default:
-			s.i++
 		}
 	}
-	return nil, false, s.fail("unexpected end of JSON input")
+}
+
+// ones and highs are the bytes 0x01 and 0x80 in each of a word's eight.
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// plainRun returns the index of the first quote, backslash or control
+// character in b at or after i, or len(b).
+func plainRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := stops(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return i
+}
+
+// stops flags (in its high bit) each byte of x that ends a plain run of a
+// string: '"', '\\' or below 0x20. Flags above the lowest may be false (a
+// borrow), the lowest never is, which is all plainRun reads.
+func stops(x uint64) uint64 {
+	q := x ^ (ones * '"')
+	bs := x ^ (ones * '\\')
+	return (((q - ones) &^ q) | ((bs - ones) &^ bs) | ((x - ones*0x20) &^ x)) & highs
 }
 
 func isHex(c byte) bool {
