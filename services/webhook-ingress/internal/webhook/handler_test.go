@@ -74,7 +74,9 @@ func (p *fakePublisher) PublishWebhook(ctx context.Context, w *events.Webhook) (
 		return true, nil
 	}
 	p.seen[w.DedupID()] = true
-	p.events = append(p.events, w)
+	kept := *w // the body is the handler's again once this returns (Publisher)
+	kept.Body = bytes.Clone(w.Body)
+	p.events = append(p.events, &kept)
 	return false, nil
 }
 

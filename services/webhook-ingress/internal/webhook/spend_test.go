@@ -2,7 +2,10 @@ package webhook
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessbridge/accessbridge/pkg/events"
 	"github.com/rs/zerolog"
 )
 
@@ -194,3 +198,57 @@ func TestAnnouncedLengthIsNotAllocated(t *testing.T) {
 		t.Fatalf("8 deliveries announcing 4 MiB and sending 100 bytes allocated %d bytes", got)
 	}
 }
+
+// A published body's buffer is read into again by a later delivery, not
+// left to the garbage collector: 40 deliveries of a 40 KiB body allocate
+// less than the 40 bodies' size, which reading each into new memory would
+// take alone (measured: 0.2 MiB with reuse, 2.3 without; under -race, where
+// sync.Pool drops a quarter of what it is given, 1.1 and 4.5). The bodies
+// the publisher saw are the deliveries', each its own.
+func TestBodyBuffersAreReused(t *testing.T) {
+	pub := &hashingPublisher{}
+	h := newTestHandler(t, pub, nil)
+	base := samples(t)[0]
+	const n, pad = 40, 40 << 10
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		filler := fmt.Sprintf(`{"padding":"%d%s",`, i, strings.Repeat("x", pad))
+		bodies[i] = append([]byte(filler), bytes.TrimPrefix(bytes.TrimSpace(base), []byte("{"))...)
+	}
+	requests := make([]*http.Request, n)
+	for i, b := range bodies {
+		requests[i] = signedRequest(b)
+		requests[i].Header.Set(HeaderIdentifier, fmt.Sprintf("reuse-%d", i))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i, r := range requests {
+		if w := serve(h, r); w.Code != http.StatusOK {
+			t.Fatalf("delivery %d: status %d: %s", i, w.Code, w.Body)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(n*pad); got > limit {
+		t.Fatalf("%d deliveries of %d KiB allocated %d KiB, want under %d KiB: the body buffers are not reused", n, pad>>10, got>>10, limit>>10)
+	}
+	if len(pub.sums) != n {
+		t.Fatalf("%d published, want %d", len(pub.sums), n)
+	}
+	for i, sum := range pub.sums {
+		if sum != sha256.Sum256(bodies[i]) {
+			t.Fatalf("delivery %d: the published body is not the one sent", i)
+		}
+	}
+}
+
+// hashingPublisher keeps the hash of each body, not the body (which a
+// copy would allocate).
+type hashingPublisher struct{ sums [][sha256.Size]byte }
+
+func (p *hashingPublisher) PublishWebhook(_ context.Context, w *events.Webhook) (bool, error) {
+	p.sums = append(p.sums, sha256.Sum256(w.Body))
+	return false, nil
+}
+
+func (p *hashingPublisher) Ready(context.Context) error { return nil }
