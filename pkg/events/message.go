@@ -51,38 +51,43 @@ func (w *Webhook) Message(source string, at time.Time) (Header, []byte, error) {
 	if err := w.CheckAttributes(); err != nil {
 		return nil, nil, err
 	}
-	h := make(Header, 20)
-	set := func(k, v string) {
-		if v != "" {
-			h[k] = []string{v}
-		}
-	}
 	id := w.DedupID()
-	set(HeaderMsgID, id)
-	set(HeaderSpecVersion, SpecVersion)
-	set(HeaderType, string(WebhookReceived))
-	set(HeaderID, id)
-	set(HeaderSource, source)
-	set(HeaderTime, at.UTC().Format(time.RFC3339Nano))
-	set(HeaderSubject, w.Subject())
-	set(HeaderContentType, ContentTypeJSON)
-	set(HeaderIssueID, w.IssueID)
-	set(HeaderIssueKey, w.IssueKey)
-	set(HeaderEvent, w.Event)
-	set(HeaderIdentifier, w.Identifier)
+	retry := ""
 	if w.Retry != 0 {
-		set(HeaderRetry, strconv.Itoa(w.Retry))
+		retry = strconv.Itoa(w.Retry)
 	}
-	set(HeaderFlow, w.Flow)
-	set(HeaderReceivedAt, w.ReceivedAt.UTC().Format(time.RFC3339Nano))
-	set(HeaderSigned, strconv.FormatBool(w.Signed))
-	set(HeaderAuth, strings.Join(w.Auth, ","))
-	set(HeaderBodySHA256, w.BodySHA256)
-	set(HeaderSourceIP, w.SourceIP)
-	for k, v := range h {
-		if !headerSafe(v[0]) {
-			return nil, nil, fmt.Errorf("%s: header %s: holds a control character or is over %d bytes", WebhookReceived, k, maxHeaderValueSize)
+	attrs := [...]struct{ k, v string }{
+		{HeaderMsgID, id},
+		{HeaderSpecVersion, SpecVersion},
+		{HeaderType, string(WebhookReceived)},
+		{HeaderID, id},
+		{HeaderSource, source},
+		{HeaderTime, at.UTC().Format(time.RFC3339Nano)},
+		{HeaderSubject, w.Subject()},
+		{HeaderContentType, ContentTypeJSON},
+		{HeaderIssueID, w.IssueID},
+		{HeaderIssueKey, w.IssueKey},
+		{HeaderEvent, w.Event},
+		{HeaderIdentifier, w.Identifier},
+		{HeaderRetry, retry},
+		{HeaderFlow, w.Flow},
+		{HeaderReceivedAt, w.ReceivedAt.UTC().Format(time.RFC3339Nano)},
+		{HeaderSigned, strconv.FormatBool(w.Signed)},
+		{HeaderAuth, strings.Join(w.Auth, ",")},
+		{HeaderBodySHA256, w.BodySHA256},
+		{HeaderSourceIP, w.SourceIP},
+	}
+	h := make(Header, len(attrs))
+	values := make([]string, len(attrs)) // one allocation for every header's value
+	for i, a := range attrs {
+		if a.v == "" {
+			continue
 		}
+		if !headerSafe(a.v) {
+			return nil, nil, fmt.Errorf("%s: header %s: holds a control character or is over %d bytes", WebhookReceived, a.k, maxHeaderValueSize)
+		}
+		values[i] = a.v
+		h[a.k] = values[i : i+1 : i+1]
 	}
 	return h, w.Body, nil
 }
@@ -100,9 +105,11 @@ func (w *Webhook) CheckAttributes() error {
 	if len(w.Body) == 0 || len(w.Body) > MaxWebhookBody {
 		return fmt.Errorf("%s: body: %d bytes, want 1..%d", WebhookReceived, len(w.Body), MaxWebhookBody)
 	}
-	for name, v := range map[string]string{"issue_key": w.IssueKey, "webhook_event": w.Event, "identifier": w.Identifier, "flow": w.Flow, "source_ip": w.SourceIP} {
-		if !headerSafe(v) {
-			return fmt.Errorf("%s: %s: holds a control character or is over %d bytes", WebhookReceived, name, maxHeaderValueSize)
+	for _, a := range [...]struct{ name, v string }{
+		{"issue_key", w.IssueKey}, {"webhook_event", w.Event}, {"identifier", w.Identifier}, {"flow", w.Flow}, {"source_ip", w.SourceIP},
+	} {
+		if !headerSafe(a.v) {
+			return fmt.Errorf("%s: %s: holds a control character or is over %d bytes", WebhookReceived, a.name, maxHeaderValueSize)
 		}
 	}
 	return nil

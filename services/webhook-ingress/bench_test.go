@@ -1,11 +1,17 @@
 package webhookingress
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -97,4 +103,55 @@ func BenchmarkHMACVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkDeliveryOverTCP is the whole path a delivery takes through the
+// ingress: net/http over a real socket (64 keep-alive connections), the
+// router, HMAC, the parse, the publish and its JetStream ack (embedded
+// NATS, file store), the answer and the log line (JSON, discarded). The
+// clients write prebuilt requests and read the answers with the least
+// work, so that what ns/op and allocs/op count is mostly the ingress and
+// the NATS server; -cpuprofile/-memprofile with -focus show the ingress's
+// share.
+func BenchmarkDeliveryOverTCP(b *testing.B) {
+	h := startIngressLogging(b, baseConfig(), io.Discard) // the harness's buffer would grow with b.N
+	body := loadSamples(b)[0].body
+	addr := strings.TrimPrefix(h.url, "http://")
+	head := fmt.Appendf(nil, "POST /webhook HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nX-Hub-Signature: %s\r\nContent-Length: %d\r\nX-Atlassian-Webhook-Identifier: ",
+		addr, sign(secretNew, body), len(body))
+	var seq atomic.Int64
+	const conns = 64
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.SetParallelism((conns + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		rd := bufio.NewReader(c)
+		req := make([]byte, 0, len(head)+32+len(body))
+		for pb.Next() {
+			req = append(strconv.AppendInt(append(req[:0], head...), seq.Add(1), 10), "\r\n\r\n"...)
+			req = append(req, body...)
+			if _, err := c.Write(req); err != nil {
+				b.Error(err)
+				return
+			}
+			resp, err := http.ReadResponse(rd, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
 }

@@ -65,6 +65,13 @@ func baseConfig() Config {
 // startIngress runs an ingress until the test ends.
 func startIngress(t testing.TB, cfg Config) *harness {
 	t.Helper()
+	return startIngressLogging(t, cfg, nil)
+}
+
+// startIngressLogging is startIngress with the service's log written to
+// logTo (nil: the harness's buffer, at debug level).
+func startIngressLogging(t testing.TB, cfg Config, logTo io.Writer) *harness {
+	t.Helper()
 	ns := bustest.Start(t)
 	b := ns.Connect(t, "webhook-ingress-test")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -74,6 +81,9 @@ func startIngress(t testing.TB, cfg Config) *harness {
 	}
 	h := &harness{t: t, nats: ns, bus: b, logs: &bustest.LogBuffer{}}
 	log := zerolog.New(h.logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	if logTo != nil {
+		log = zerolog.New(logTo).With().Timestamp().Logger()
+	}
 	svc, err := New(context.Background(), cfg, Deps{Bus: b, Log: log})
 	if err != nil {
 		t.Fatalf("New: %v", err)
