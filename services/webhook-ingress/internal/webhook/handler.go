@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/accessbridge/accessbridge/pkg/events"
@@ -89,6 +90,9 @@ type Handler struct {
 	// the garbage collector, whose cycles then cost the ingress more CPU
 	// than its JSON parse.
 	bodies sync.Pool // of *bytes.Buffer
+	// newBuffers counts the buffers readBody had to make (the pool was
+	// empty): what shows that bodies are read into reused memory.
+	newBuffers atomic.Int64
 }
 
 // NewHandler checks the options and returns a handler.
@@ -298,6 +302,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffe
 	buf, _ := h.bodies.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = new(bytes.Buffer)
+		h.newBuffers.Add(1)
 	}
 	size := int64(preallocBody)
 	if n := r.ContentLength; n >= 0 && n < size {
