@@ -2,6 +2,8 @@ package events
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +83,49 @@ func TestDecodeMessageReadsTheEnvelopeForm(t *testing.T) {
 	p, err := ParseJiraWebhook(got.Body)
 	if err != nil || p.Issue.ID != "10300" {
 		t.Fatalf("the enveloped body parses: %+v %v", p, err)
+	}
+}
+
+// The body's hash travels only where it is the delivery's id (no
+// identifier, as Jira Server sends): there it is checked and required; a
+// delivery with an identifier costs no second pass over its body.
+func TestBodyHashOnlyWhereItIsTheID(t *testing.T) {
+	body := corpusFiles(t)["01"]
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+	withID := NewRawWebhook("10040", "TES-41", "jira:issue_updated", "wh-1", at, true, []string{AuthHMAC}, body)
+	if withID.BodySHA256 != "" {
+		t.Fatalf("a delivery with an identifier was hashed: %q", withID.BodySHA256)
+	}
+	h, data, err := withID.Message("accessbridge/webhook-ingress", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h[HeaderBodySHA256]; ok {
+		t.Fatalf("header %s sent for a delivery with an identifier", HeaderBodySHA256)
+	}
+	if _, err := DecodeMessage(h, data); err != nil {
+		t.Fatalf("a delivery with an identifier and no hash: %v", err)
+	}
+
+	noID := NewRawWebhook("10040", "TES-41", "jira:issue_updated", "", at, true, []string{AuthHMAC}, body)
+	sum := sha256.Sum256(body)
+	if noID.BodySHA256 != hex.EncodeToString(sum[:]) || noID.DedupID() != "webhook:sha256:"+noID.BodySHA256 {
+		t.Fatalf("no identifier: hash %q, id %q", noID.BodySHA256, noID.DedupID())
+	}
+	h, data, err = noID.Message("accessbridge/webhook-ingress", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeMessage(h, data); err != nil {
+		t.Fatal(err)
+	}
+	tampered := bytes.Replace(data, []byte("TES-41"), []byte("TES-42"), 1)
+	if _, err := DecodeMessage(h, tampered); err == nil || !strings.Contains(err.Error(), "body_sha256: does not match") {
+		t.Fatalf("a changed body decoded: %v", err)
+	}
+	delete(h, HeaderBodySHA256)
+	if _, err := DecodeMessage(h, data); err == nil || !strings.Contains(err.Error(), "body_sha256: must be set") {
+		t.Fatalf("a delivery without identifier or hash decoded: %v", err)
 	}
 }

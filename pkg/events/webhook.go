@@ -36,8 +36,11 @@ type Webhook struct {
 	// Signed is true when an HMAC signature over the body was verified.
 	Signed bool `json:"signed"`
 	// Auth lists the methods that authenticated the delivery.
-	Auth       []string        `json:"auth"`
-	BodySHA256 string          `json:"body_sha256"`
+	Auth []string `json:"auth"`
+	// BodySHA256 is the hex SHA-256 of Body. A raw webhook (the message
+	// form) carries it only when it has no Identifier, where it is the
+	// delivery's id (DedupID); an enveloped one always.
+	BodySHA256 string          `json:"body_sha256,omitempty"`
 	Body       json.RawMessage `json:"body"`
 	// SourceIP is the client address the ingress saw (after a trusted
 	// proxy's header), for security events.
@@ -65,15 +68,22 @@ func NewWebhook(issueID, issueKey, event, identifier string, receivedAt time.Tim
 }
 
 // NewRawWebhook is NewWebhook for the message form: body is kept as
-// received, not re-encoded, and BodySHA256 is its hash. The caller has
-// checked that it is a webhook (ParseJiraWebhook).
+// received, not re-encoded. BodySHA256, its hash, is computed only without
+// an identifier, where it is the delivery's id: with one (every Jira Cloud
+// delivery) the hash would be a second pass over the body for a check that
+// JetStream's own (TCP, the file store's per-message hash) already makes.
+// The caller has checked that it is a webhook (ParseJiraWebhook).
 func NewRawWebhook(issueID, issueKey, event, identifier string, receivedAt time.Time, signed bool, auth []string, body []byte) *Webhook {
-	sum := sha256.Sum256(body)
-	return &Webhook{
+	w := &Webhook{
 		IssueID: issueID, IssueKey: issueKey, Event: event, Identifier: identifier,
 		ReceivedAt: receivedAt.UTC(), Signed: signed, Auth: auth,
-		BodySHA256: hex.EncodeToString(sum[:]), Body: json.RawMessage(body), Raw: true,
+		Body: json.RawMessage(body), Raw: true,
 	}
+	if identifier == "" {
+		sum := sha256.Sum256(body)
+		w.BodySHA256 = hex.EncodeToString(sum[:])
+	}
+	return w
 }
 
 // EventType implements Payload.
@@ -92,8 +102,9 @@ func (w *Webhook) DedupID() string {
 }
 
 // Validate implements Payload. The body of a raw webhook is checked by its
-// hash only: whoever reads it parses it (ParseJiraWebhook), which checks it
-// is JSON in the same pass.
+// hash only, when it has one (it must without an identifier: the hash is
+// then its id): whoever reads it parses it (ParseJiraWebhook), which checks
+// it is JSON in the same pass.
 func (w *Webhook) Validate() error {
 	if err := w.validateMeta(); err != nil {
 		return err
@@ -111,6 +122,11 @@ func (w *Webhook) Validate() error {
 			return fmt.Errorf("body: is not JSON: %w", err)
 		}
 		hashed = canonical
+	} else if w.BodySHA256 == "" {
+		if w.Identifier == "" {
+			return fmt.Errorf("body_sha256: must be set on a delivery without an identifier (it is its id)")
+		}
+		return nil
 	}
 	sum := sha256.Sum256(hashed)
 	if hex.EncodeToString(sum[:]) != w.BodySHA256 {
