@@ -249,8 +249,13 @@ func markdown(res *Results, jsonName string) string {
 					continue
 				}
 				var parts []string
-				for _, u := range run.Usage {
-					parts = append(parts, fmt.Sprintf("%s %.0f%% CPU, %.0f MiB peak", u.Process, u.CPUPercent, u.PeakRSSMiB))
+				perRep := max(1, len(run.Usage)/max(1, len(run.Reps)))
+				for i, u := range run.Usage {
+					part := fmt.Sprintf("%s %.0f%% CPU, %.0f MiB peak", u.Process, u.CPUPercent, u.PeakRSSMiB)
+					if rep := i / perRep; rep < len(run.Reps) && run.Reps[rep].DeliveriesPerSec > 0 {
+						part += fmt.Sprintf(", %.0f µs CPU per delivery", u.CPUPercent/100/run.Reps[rep].DeliveriesPerSec*1e6)
+					}
+					parts = append(parts, part)
 				}
 				p("%s, %d connections, per repetition: %s.\n\n", run.Name, run.Connections, strings.Join(parts, "; "))
 			}
