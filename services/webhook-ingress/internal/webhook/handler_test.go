@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -285,5 +286,26 @@ func TestClientGoneIsNotCountedUnavailable(t *testing.T) {
 	cancel()
 	if code := <-done; code != statusClientClosed {
 		t.Fatalf("status %d, want %d", code, statusClientClosed)
+	}
+}
+
+// The answer to a recorded delivery is written without encoding/json, and
+// reads exactly as encoding/json would have written it, whatever the id
+// holds (an id it would escape takes the encoder).
+func TestRecordedAnswerIsWhatTheEncoderWrites(t *testing.T) {
+	h := newTestHandler(t, &fakePublisher{}, nil)
+	for _, id := range []string{"webhook:3f1c-77", "webhook:sha256:" + strings.Repeat("ab", 32), `webhook:a"b`, `webhook:a\b`, "webhook:é", "webhook:<x>&y", "webhook:\x7f"} {
+		for _, result := range []string{ResultPublished, ResultDuplicate} {
+			w := httptest.NewRecorder()
+			h.answer(w, httptest.NewRequest(http.MethodPost, "/webhook", nil), &outcome{status: http.StatusOK, result: result, id: id})
+			var want bytes.Buffer
+			_ = json.NewEncoder(&want).Encode(answerBody{Result: result, ID: id, Duplicate: result == ResultDuplicate})
+			if w.Body.String() != want.String() {
+				t.Errorf("id %q, %s: answered %q, encoding/json writes %q", id, result, w.Body.String(), want.String())
+			}
+			if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("id %q: status %d, content type %q", id, w.Code, w.Header().Get("Content-Type"))
+			}
+		}
 	}
 }

@@ -31,6 +31,10 @@ type Metrics struct {
 	latency    *prometheus.HistogramVec
 	bodyBytes  prometheus.Histogram
 	inFlight   prometheus.Gauge
+	// published and publishedLatency are the series of nearly every
+	// delivery, looked up once instead of by label values each time.
+	published        prometheus.Counter
+	publishedLatency prometheus.Observer
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -56,6 +60,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Deliveries being handled now.",
 		}),
 	}
+	m.published = m.deliveries.WithLabelValues(ResultPublished, strconv.Itoa(200))
+	m.publishedLatency = m.latency.WithLabelValues(ResultPublished)
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.deliveries, m.latency, m.bodyBytes, m.inFlight} {
 			if err := reg.Register(c); err != nil {
@@ -71,6 +77,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 func (m *Metrics) observe(result string, code int, d time.Duration) {
+	if result == ResultPublished && code == 200 {
+		m.published.Inc()
+		m.publishedLatency.Observe(d.Seconds())
+		return
+	}
 	m.deliveries.WithLabelValues(result, strconv.Itoa(code)).Inc()
 	m.latency.WithLabelValues(result).Observe(d.Seconds())
 }
