@@ -3,6 +3,7 @@ package bustest
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -107,12 +108,14 @@ func (c *Cluster) WaitForLeader(within time.Duration) {
 	c.tb.Fatalf("no JetStream meta leader within %s", within)
 }
 
-// WaitForNode waits until node i has caught up with the meta leader. It
-// may be called from any goroutine.
+// WaitForNode waits until node i is healthy as its /healthz reports it:
+// caught up with the meta leader and with every stream and consumer it
+// holds a replica of — what a rolling restart waits for before it stops
+// the next node. It may be called from any goroutine.
 func (c *Cluster) WaitForNode(i int, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		if nd := c.nodes[i]; nd.ns != nil && nd.ns.JetStreamIsCurrent() {
+		if nd := c.nodes[i]; nd.ns != nil && nd.ns.Healthz(nil).StatusCode == http.StatusOK {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
