@@ -127,14 +127,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// The pin lasts while the holder keeps pulling: an idle holder
 		// renews its pull request well within PinnedTTL.
 		jetstream.PullExpiry(max(c.spec.PinnedTTL/3, time.Second)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			switch {
-			case errors.Is(err, jetstream.ErrPinIDMismatch):
-				c.pinLost()
-			case !errors.Is(err, jetstream.ErrNoHeartbeat):
-				c.log.Warn().Err(err).Msg("consume")
-			}
-		}),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { c.consumeError(err) }),
 	)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.spec.Durable, err)
@@ -185,14 +178,14 @@ func (c *Consumer) drainSubject(ctx, work context.Context, subject string, sem c
 			return
 		}
 		switch {
-		case handBack || work.Err() != nil || c.queues.isReturned(subject) || c.guard.stale(msg):
+		case handBack || work.Err() != nil || c.queues.isReturned(subject, pinOf(msg)) || c.guard.stale(msg):
 			// Hand the rest of the subject back in one go and end this
-			// drainer. A later message of the subject still on its way
-			// here is handed back too (isReturned): handling it would
-			// overtake the one handed back. So is a message delivered
-			// under a pin this process lost (stale): the replica pinned
-			// since gets it.
-			for _, m := range c.queues.takeAll(subject) {
+			// drainer. A later message of the subject delivered under
+			// the same pin, still on its way here, is handed back too
+			// (isReturned): handling it would overtake the one handed
+			// back. So is a message delivered under a pin this process
+			// lost (stale): the replica pinned since gets it.
+			for _, m := range c.queues.takeAll(subject, pinOf(msg)) {
 				c.guard.noteHandBack(m)
 				_ = m.Nak()
 			}
@@ -213,6 +206,9 @@ func (c *Consumer) drainSubject(ctx, work context.Context, subject string, sem c
 	}
 }
 
+// pinOf returns the pin id msg was delivered under ("" without one).
+func pinOf(msg jetstream.Msg) string { return msg.Headers().Get("Nats-Pin-Id") }
+
 // process handles msg to its end — acked, dead-lettered, or handed back
 // when the consumer stops during a retry (false).
 func (c *Consumer) process(ctx, work context.Context, msg jetstream.Msg) bool {
@@ -227,6 +223,12 @@ func (c *Consumer) process(ctx, work context.Context, msg jetstream.Msg) bool {
 	if meta.NumDelivered > 1 && c.recent.has(meta.Sequence.Stream) {
 		c.count(outcomeDuplicate)
 		log.Debug().Msg("redelivered after a lost ack; finished already")
+		c.ack(msg, meta, log)
+		return true
+	}
+	if c.guard.belowFloor(meta.Sequence.Stream) {
+		c.count(outcomeDuplicate)
+		log.Debug().Msg("delivered again below the consumer's ack floor; finished already")
 		c.ack(msg, meta, log)
 		return true
 	}
@@ -255,7 +257,6 @@ func (c *Consumer) process(ctx, work context.Context, msg jetstream.Msg) bool {
 func (c *Consumer) ack(msg jetstream.Msg, meta *jetstream.MsgMetadata, log zerolog.Logger) {
 	c.count(outcomeAck)
 	c.recent.add(meta.Sequence.Stream)
-	c.guard.handled(meta.Sequence.Stream)
 	if err := msg.Ack(); err != nil {
 		log.Warn().Err(err).Msg("ack not sent; the message will be redelivered and change nothing")
 	}
@@ -276,6 +277,21 @@ func (c *Consumer) heartbeat(work context.Context) {
 				_ = m.InProgress()
 			}
 		}
+	}
+}
+
+// consumeError handles what the consume loop reports. A pin id mismatch
+// means another replica holds the pin; any other disruption (a consumer
+// leader that changed, a server shut down) keeps an open window open for
+// another windowBound, as what was delivered before it may be redelivered
+// only a fresh AckWait after a new leader took over.
+func (c *Consumer) consumeError(err error) {
+	switch {
+	case errors.Is(err, jetstream.ErrPinIDMismatch):
+		c.pinLost()
+	case !errors.Is(err, jetstream.ErrNoHeartbeat):
+		c.guard.disrupted()
+		c.log.Warn().Err(err).Msg("consume")
 	}
 }
 

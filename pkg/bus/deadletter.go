@@ -55,7 +55,6 @@ func (c *Consumer) deadLetter(work context.Context, msg jetstream.Msg, meta *jet
 	log.Error().Err(cause).Str("dead_letter_subject", dl.Subject).
 		Msg("message dead-lettered; fix the cause, then replay it from the DEADLETTER stream")
 	c.recent.add(meta.Sequence.Stream)
-	c.guard.handled(meta.Sequence.Stream)
 	if err := msg.TermWithReason(truncate(cause.Error(), 256)); err != nil {
 		log.Warn().Err(err).Msg("term failed")
 	}

@@ -24,7 +24,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "accessbridge_messages_total",
-			Help: "Deliveries handled by the consume loop, by consumer and outcome (ack, retry, dead_letter, duplicate: redelivered after a lost ack, out_of_order: waited for an earlier message of its subject after a takeover).",
+			Help: "Deliveries handled by the consume loop, by consumer and outcome (ack, retry, dead_letter, duplicate: redelivered after a lost ack or below the ack floor, out_of_order: waited for an earlier message of its subject after a takeover or a lost delivery).",
 		}, []string{"consumer", "outcome"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "accessbridge_dead_letters_total",

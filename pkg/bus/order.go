@@ -9,23 +9,30 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// orderGuard keeps per-subject order across a takeover of the pin.
+// orderGuard keeps per-subject order across a takeover of the pin and
+// across a delivery that never arrived.
 //
 // When a process gets the pin (its first message, or a new pin id), the
 // previous holder may have left messages delivered and unacked; JetStream
 // redelivers them after AckWait, while later messages of the same subjects
-// may already arrive. From that moment until the consumer's ack floor
-// reaches what had been delivered (the window), a message is handled only
-// when the stream holds no earlier message of its subject above the ack
-// floor that this process has not finished itself. Outside the window —
-// the steady state — the guard costs nothing.
+// may already arrive. The same happens when a delivery to this process is
+// lost on its way — the server it was connected to died with it in its
+// buffers — which shows as a gap in the consumer sequence. From that moment
+// until the consumer's ack floor reaches what had been delivered (the
+// window), a message is handled only when the stream holds no earlier
+// message of its subject above the ack floor that this process has not
+// finished itself. Outside the window — the steady state — the guard costs
+// nothing.
 //
-// The window also ends after 1.5 × AckWait: by then every message the
-// previous holder had not acked has been redelivered (its progress acks
-// stopped with its pulls), so an earlier message of a subject that has not
-// come back was acked. Without that bound one message retrying for hours
-// at the ack floor would hold back every subject that had messages after
-// it.
+// The window also ends windowBound after it opened, or after the last
+// disruption JetStream reported while it was open (a consumer leader
+// change, a server shut down): AckWait, and time for a consumer leader to
+// be elected and redeliver. By then every message the previous holder had
+// not acked, and every delivery that was lost, has been redelivered (the
+// progress acks stopped with the pulls), so an earlier message of a
+// subject that has not come back was acked. Without that bound
+// one message retrying for hours at the ack floor would hold back every
+// subject that had messages after it.
 type orderGuard struct {
 	c         *Consumer
 	pollEvery time.Duration
@@ -33,11 +40,13 @@ type orderGuard struct {
 	mu      sync.Mutex
 	pinID   string
 	active  bool
-	end     uint64              // stream sequence delivered when the window opened
-	floor   uint64              // the consumer's ack floor, as last read
-	floorAt time.Time           // when it was read
-	until   time.Time           // when the window ends at the latest
-	done    map[uint64]struct{} // sequences finished here within the window
+	end     uint64    // stream sequence delivered when the window opened
+	floor   uint64    // the consumer's ack floor, as last read
+	floorAt time.Time // when it was read
+	until   time.Time // when the window ends at the latest
+	// cseq is the consumer sequence of the last message received under
+	// pinID: the next one must follow it, or a delivery was lost.
+	cseq uint64
 	// lost holds the pin ids this process held and lost: a message
 	// delivered under one of them, still on its way or queued here, now
 	// belongs to the replica pinned since (lostPins bounds it).
@@ -51,34 +60,78 @@ type orderGuard struct {
 // lostPins bounds the lost pin ids remembered.
 const lostPins = 64
 
+// electionTime is what a window allows, beyond AckWait, for a consumer
+// leader to be elected and redeliver: NATS's Raft groups elect within 4–9 s
+// of losing their leader.
+const electionTime = 10 * time.Second
+
+// windowBound is how long a window lasts at most after it opened or after
+// the last disruption.
+func (g *orderGuard) windowBound() time.Duration {
+	return g.c.spec.AckWait + max(g.c.spec.AckWait/2, electionTime)
+}
+
 func newOrderGuard(c *Consumer) *orderGuard {
-	return &orderGuard{c: c, pollEvery: 100 * time.Millisecond, done: map[uint64]struct{}{}, lost: map[string]struct{}{},
+	return &orderGuard{c: c, pollEvery: 100 * time.Millisecond, lost: map[string]struct{}{},
 		handedBack: map[uint64]uint64{}}
 }
 
-// observe is called for every message received; a new pin id opens a
-// window.
+// observe is called for every message received, in the order received; a
+// new pin id or a gap in the consumer sequence opens a window.
 func (g *orderGuard) observe(ctx context.Context, msg jetstream.Msg) {
-	pin := msg.Headers().Get("Nats-Pin-Id")
+	pin := pinOf(msg)
+	var cseq uint64
+	if meta, err := msg.Metadata(); err == nil {
+		cseq = meta.Sequence.Consumer
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.opensPinLocked(msg, pin) {
-		return
+	switch {
+	case g.opensPinLocked(msg, pin):
+		g.cseq = cseq
+		if g.openLocked(ctx, msg) {
+			g.c.log.Info().Uint64("ack_floor", g.floor).Uint64("delivered", g.end).Bool("takeover_window", g.active).
+				Msg("pinned: this replica now receives the consumer's messages")
+		}
+	case g.missedLocked(pin, cseq):
+		if g.openLocked(ctx, msg) {
+			g.c.log.Warn().Uint64("consumer_seq", cseq).Uint64("ack_floor", g.floor).Uint64("delivered", g.end).
+				Msg("a delivery to this replica was lost on its way (a gap in the consumer sequence); " +
+					"checking order against the stream until it is redelivered")
+		}
 	}
-	g.until = time.Now().Add(g.c.spec.AckWait * 3 / 2)
+}
+
+// missedLocked reports whether a message delivered under the current pin
+// with consumer sequence cseq skipped one: a delivery lost on its way here,
+// whose redelivery after AckWait later messages of its subject must wait
+// for. A sequence going back (a consumer leader that lost its last
+// deliveries in a failover) counts too: what it delivered again may come
+// after later messages of the same subjects.
+func (g *orderGuard) missedLocked(pin string, cseq uint64) bool {
+	if _, lost := g.lost[pin]; lost || pin != g.pinID || cseq == 0 {
+		return false
+	}
+	last := g.cseq
+	g.cseq = cseq
+	return last != 0 && cseq != last+1
+}
+
+// openLocked opens a window at msg and reports whether the consumer's state
+// could be read (it is then logged by the caller).
+func (g *orderGuard) openLocked(ctx context.Context, msg jetstream.Msg) bool {
+	g.until = time.Now().Add(g.windowBound())
 	info, err := g.consumerInfo(ctx)
 	if err != nil {
 		// Without the consumer's state, assume the worst: everything up
 		// to this message may have been delivered elsewhere.
-		g.active, g.end, g.floor, g.floorAt = true, streamSeq(msg), 0, time.Time{}
-		g.c.log.Warn().Err(err).Msg("pinned: consumer info unavailable; checking order against the stream until it is")
-		return
+		g.active, g.end, g.floorAt = true, streamSeq(msg), time.Time{}
+		g.c.log.Warn().Err(err).Msg("consumer info unavailable; checking order against the stream until it is")
+		return false
 	}
 	g.end, g.floor, g.floorAt = info.Delivered.Stream, info.AckFloor.Stream, time.Now()
 	g.active = g.floor < g.end
-	clear(g.done)
-	g.c.log.Info().Uint64("ack_floor", g.floor).Uint64("delivered", g.end).Bool("takeover_window", g.active).
-		Msg("pinned: this replica now receives the consumer's messages")
+	return true
 }
 
 // opensPinLocked reports whether msg, delivered under pin, opens a pin
@@ -111,7 +164,7 @@ func (g *orderGuard) opensPinLocked(msg jetstream.Msg, pin string) bool {
 // noteHandBack records a message handed back under a lost pin (see
 // handedBack).
 func (g *orderGuard) noteHandBack(msg jetstream.Msg) {
-	pin := msg.Headers().Get("Nats-Pin-Id")
+	pin := pinOf(msg)
 	meta, err := msg.Metadata()
 	if pin == "" || err != nil {
 		return
@@ -146,7 +199,7 @@ func (g *orderGuard) markLost() {
 // to the replica pinned since — handling it here as well would be two
 // handlers of one event at once.
 func (g *orderGuard) stale(msg jetstream.Msg) bool {
-	pin := msg.Headers().Get("Nats-Pin-Id")
+	pin := pinOf(msg)
 	if pin == "" {
 		return false
 	}
@@ -167,18 +220,12 @@ func (g *orderGuard) blocked(ctx context.Context, msg jetstream.Msg) bool {
 	if time.Since(g.floorAt) >= g.pollEvery {
 		if info, err := g.consumerInfo(ctx); err == nil {
 			g.floor, g.floorAt = info.AckFloor.Stream, time.Now()
-			for s := range g.done {
-				if s <= g.floor {
-					delete(g.done, s)
-				}
-			}
 		}
 	}
 	if g.floor >= g.end || time.Now().After(g.until) {
 		g.active = false
-		clear(g.done)
-		g.c.log.Info().Uint64("ack_floor", g.floor).Uint64("delivered_at_takeover", g.end).
-			Msg("takeover window closed: every message of the previous holder is finished or was acked")
+		g.c.log.Info().Uint64("ack_floor", g.floor).Uint64("delivered_at_opening", g.end).
+			Msg("order window closed: every message delivered before it opened is finished or was acked")
 		return false
 	}
 	seq := streamSeq(msg)
@@ -194,7 +241,7 @@ func (g *orderGuard) blocked(ctx context.Context, msg jetstream.Msg) bool {
 		case m.Sequence >= seq:
 			return false
 		}
-		if _, ok := g.done[m.Sequence]; !ok {
+		if !g.c.recent.has(m.Sequence) { // not finished here
 			return true
 		}
 		from = m.Sequence + 1
@@ -202,13 +249,27 @@ func (g *orderGuard) blocked(ctx context.Context, msg jetstream.Msg) bool {
 	return false
 }
 
-// handled records that seq is finished here (acked or dead-lettered).
-func (g *orderGuard) handled(seq uint64) {
+// disrupted extends an open window to windowBound from now: JetStream
+// reported a disruption (a consumer leader change, a server shut down)
+// after which a message delivered before may come back only after a fresh
+// AckWait, under this pin or a new one.
+func (g *orderGuard) disrupted() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.active && seq > g.floor {
-		g.done[seq] = struct{}{}
+	if until := time.Now().Add(g.windowBound()); g.active && until.After(g.until) {
+		g.until = until
 	}
+}
+
+// belowFloor reports whether seq is at or below the consumer's ack floor as
+// last read. Such a message was acked, by whichever replica; a delivery of
+// it is a straggler — sent by a consumer leader deposed since, or held up
+// in a reconnect — and handling it again would repeat an old event after
+// later ones of its subject.
+func (g *orderGuard) belowFloor(seq uint64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return seq <= g.floor
 }
 
 // pin returns the pin id this process last received messages under.

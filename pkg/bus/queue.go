@@ -13,15 +13,16 @@ import (
 // drainer with the first message, head ends it under the same lock when
 // the queue is empty, so a subject never has two.
 //
-// A subject handed back to JetStream (takeAll) stays handed back: a later
-// message of it that was already on its way here must not be handled
-// before the earlier one it follows, which the next holder now has. Only a
-// new pin ends that (the takeover window then checks order against the
-// stream).
+// A subject handed back to JetStream (takeAll) stays handed back for the
+// pin its messages were delivered under: a later message of it delivered
+// under that pin, already on its way here, must not be handled before the
+// earlier one it follows, which the next holder now has. A message under
+// another pin — the pin this process got since, whose window checks order
+// against the stream — is not held by it; a new pin ends every hand-back.
 type subjectQueues struct {
 	mu       sync.Mutex
 	q        map[string][]queued
-	returned map[string]struct{}
+	returned map[string]string // subject → pin id it was handed back under
 }
 
 type queued struct {
@@ -30,7 +31,7 @@ type queued struct {
 }
 
 func newSubjectQueues() *subjectQueues {
-	return &subjectQueues{q: map[string][]queued{}, returned: map[string]struct{}{}}
+	return &subjectQueues{q: map[string][]queued{}, returned: map[string]string{}}
 }
 
 // push queues msg under its subject by stream sequence and reports whether
@@ -93,8 +94,8 @@ func (s *subjectQueues) pop(subject string, msg jetstream.Msg) {
 
 // takeAll removes subject's queue and returns its messages to be handed
 // back: the drainer ends, a later push starts a new one, and the subject
-// is returned until forgetReturned.
-func (s *subjectQueues) takeAll(subject string) []jetstream.Msg {
+// is returned for pin (the pin the hand-back is for) until forgetReturned.
+func (s *subjectQueues) takeAll(subject, pin string) []jetstream.Msg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []jetstream.Msg
@@ -102,17 +103,17 @@ func (s *subjectQueues) takeAll(subject string) []jetstream.Msg {
 		out = append(out, e.msg)
 	}
 	delete(s.q, subject)
-	s.returned[subject] = struct{}{}
+	s.returned[subject] = pin
 	return out
 }
 
-// isReturned reports whether subject was handed back: its messages must be
-// handed back too, not handled.
-func (s *subjectQueues) isReturned(subject string) bool {
+// isReturned reports whether subject was handed back for pin: its messages
+// delivered under pin must be handed back too, not handled.
+func (s *subjectQueues) isReturned(subject, pin string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.returned[subject]
-	return ok
+	p, ok := s.returned[subject]
+	return ok && p == pin
 }
 
 // forgetReturned ends every hand-back; called when a new pin opens a

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,7 +85,7 @@ func TestTakeAllEndsTheDrainer(t *testing.T) {
 	m1, m2 := fakeMsg{subject: "s", seq: 1}, fakeMsg{subject: "s", seq: 2}
 	q.push(m1)
 	q.push(m2)
-	if got := q.takeAll("s"); len(got) != 2 || got[0] != m1 || got[1] != m2 {
+	if got := q.takeAll("s", ""); len(got) != 2 || got[0] != m1 || got[1] != m2 {
 		t.Fatalf("takeAll = %v, want m1 m2 in order", got)
 	}
 	if _, first := q.push(m1); !first {
@@ -112,7 +113,7 @@ func TestHandedBackSubjectIsNotOvertaken(t *testing.T) {
 
 	// Message 1 was handed back: the drainer ends with the queue.
 	c.queues.push(msg(1))
-	c.queues.takeAll("s")
+	c.queues.takeAll("s", "")
 	// Message 2 arrives after: it starts a drainer, which must hand it back.
 	if _, first := c.queues.push(msg(2)); !first {
 		t.Fatal("message 2 must start a drainer")
@@ -234,5 +235,27 @@ func TestLostPinGivenBackIsTakenUpAgain(t *testing.T) {
 	}
 	if len(l.handled) != 1 || l.acks.Load() != 1 || l.naks.Load() != 1 {
 		t.Fatalf("handled %v, %d acks, %d naks; want the redelivered message handled", l.handled, l.acks.Load(), l.naks.Load())
+	}
+}
+
+// A subject handed back for a lost pin after the new pin's first message
+// arrived (the lost pin's message was still at the head of the queue) is
+// not handed back under the new pin: JetStream's redeliveries under the new
+// pin are handled, in order. Before, the hand-back held the subject until
+// the next pin, and every redelivery was handed back again until JetStream
+// gave up on the messages.
+func TestHandBackForALostPinSparesTheNewPin(t *testing.T) {
+	l := newLostPin(t)
+	l.c.queues.push(fakeMsg{subject: "s", seq: 1, data: l.data, pin: "pin-1", acks: &l.acks, naks: &l.naks})
+	if !l.arrive(2, 1, "pin-2") {
+		t.Fatal("the new pin's first message did not open it")
+	}
+	if len(l.handled) != 0 || l.naks.Load() != 2 {
+		t.Fatalf("handled %v with %d naks; want the subject handed back behind the lost pin's message", l.handled, l.naks.Load())
+	}
+	l.arrive(1, 2, "pin-2")
+	l.arrive(2, 2, "pin-2")
+	if !slices.Equal(l.handled, []uint64{1, 2}) || l.naks.Load() != 2 {
+		t.Fatalf("handled %v with %d naks; want the redeliveries under the new pin handled in order", l.handled, l.naks.Load())
 	}
 }

@@ -1,0 +1,306 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/accessbridge/accessbridge/pkg/bus/embedded"
+	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+)
+
+// gapFixture is a consumer of a real JetStream whose deliveries the test
+// fetches itself and hands to the consume path (the order guard, then the
+// subject's drainer) one by one, so that it can lose one on its way, as a
+// server that dies with a delivery in its buffers does.
+type gapFixture struct {
+	t   *testing.T
+	b   *Bus
+	c   *Consumer
+	sem chan struct{}
+	wg  sync.WaitGroup
+
+	mu      sync.Mutex
+	handled []string // event ids in the order handled
+}
+
+func newGapFixture(t *testing.T) *gapFixture {
+	t.Helper()
+	ns, err := embedded.Run(embedded.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ctx := context.Background()
+	b, err := Connect(ctx, Config{URL: ns.ClientURL(), APITimeout: 5 * time.Second, Replicas: 1,
+		DuplicateWindow: time.Minute, MaxAge: time.Hour, DeclareTimeout: 10 * time.Second}, "test", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if _, err := b.EnsureStream(ctx, events.TeleportStream()); err != nil {
+		t.Fatal(err)
+	}
+	return &gapFixture{t: t, b: b, sem: make(chan struct{}, 4)}
+}
+
+// consumer declares a durable consumer and returns a fresh process's
+// consume state for it (each call is another replica).
+func (f *gapFixture) consumer() *Consumer {
+	f.t.Helper()
+	spec := ConsumerSpec{Stream: events.StreamTeleport, Durable: "gap", FilterSubjects: []string{"teleport.requests.>"},
+		AckWait: time.Second, MaxAttempts: 4, Concurrency: 4, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond}
+	c, err := f.b.NewConsumer(context.Background(), spec, Func(func(_ context.Context, d Delivery) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.handled = append(f.handled, d.Event.ID)
+		return nil
+	}), nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+func (f *gapFixture) publish(id string, review int) {
+	f.t.Helper()
+	r := events.AccessRequest{ID: id, User: "alice", Roles: []string{"editor"}, State: events.StatePending,
+		Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for i := 0; i < review; i++ {
+		r.Reviews = append(r.Reviews, events.Review{Author: fmt.Sprintf("bob%d", i), State: events.StateApproved, Created: r.Created})
+	}
+	if _, err := f.b.PublishEvent(context.Background(), "test", events.NewRequestReviewed(r, review)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// fetch pulls n deliveries of the consumer, under its priority group, as
+// Consume does.
+func (f *gapFixture) fetch(c *Consumer, n int) []jetstream.Msg {
+	f.t.Helper()
+	var out []jetstream.Msg
+	deadline := time.Now().Add(10 * time.Second)
+	for len(out) < n {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("fetched %d deliveries, want %d", len(out), n)
+		}
+		out = append(out, f.fetchUpTo(c, n-len(out))...)
+	}
+	return out
+}
+
+// fetchUpTo pulls up to n deliveries, waiting at most a second.
+func (f *gapFixture) fetchUpTo(c *Consumer, n int) []jetstream.Msg {
+	f.t.Helper()
+	batch, err := c.cons.Fetch(n, jetstream.FetchPriorityGroup(PriorityGroup), jetstream.FetchMaxWait(time.Second))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []jetstream.Msg
+	for m := range batch.Messages() {
+		out = append(out, m)
+	}
+	return out
+}
+
+// arrive hands msg to c as the consume callback does.
+func (f *gapFixture) arrive(c *Consumer, msg jetstream.Msg) {
+	c.guard.observe(context.Background(), msg)
+	subject, first := c.queues.push(msg)
+	if first {
+		f.wg.Go(func() { c.drainSubject(context.Background(), context.Background(), subject, f.sem) })
+	}
+}
+
+func (f *gapFixture) handledIDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.handled...)
+}
+
+func (f *gapFixture) waitHandled(n int) []string {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if h := f.handledIDs(); len(h) >= n {
+			return h
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("handled %v, want %d events", f.handledIDs(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A delivery lost on its way to the pinned replica (the server it was
+// connected to died with it in its buffers) is redelivered only after
+// AckWait; a later event of the same request delivered meanwhile waits for
+// it instead of overtaking it. The replica sees the loss as a gap in the
+// consumer sequence.
+func TestLostDeliveryIsNotOvertaken(t *testing.T) {
+	f := newGapFixture(t)
+	c := f.consumer()
+	f.publish("r0", 1)
+	first := f.fetch(c, 1)
+	f.arrive(c, first[0]) // pinned: the takeover window opens and closes
+	f.waitHandled(1)
+
+	f.publish("r1", 1)
+	f.publish("r1", 2)
+	got := f.fetch(c, 2)
+	// got[0] (r1's first review) is lost on its way; got[1] arrives.
+	f.arrive(c, got[1])
+	waiting := func() float64 { return testutil.ToFloat64(c.metrics.outcomes.WithLabelValues("gap", outcomeWaiting)) }
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the later review was never held back; handled %v", f.handledIDs())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if h := f.handledIDs(); len(h) != 1 {
+		t.Fatalf("handled %v while the first review was lost: the second overtook it", h)
+	}
+
+	// JetStream redelivers the lost one after AckWait (and the waiting
+	// one too, as nothing sends it progress acks here: its redelivery
+	// replaces it in the queue).
+	deadline = time.Now().Add(10 * time.Second)
+	for len(f.handledIDs()) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("handled %v after the redelivery, want 3 events", f.handledIDs())
+		}
+		for _, m := range f.fetchUpTo(c, 2) {
+			f.arrive(c, m)
+		}
+	}
+	h := f.waitHandled(3)
+	f.wg.Wait()
+	if h[1] != "r1:review:1" || h[2] != "r1:review:2" {
+		t.Fatalf("handled %v, want r1's reviews in order", h)
+	}
+}
+
+// A delivery of a message the consumer's ack floor has passed — a
+// straggler from a consumer leader deposed since, arriving under its old
+// pin at a replica that never handled it — is acked without calling the
+// handler: the event was handled, and handling it again would repeat it
+// after later events of its request.
+func TestStragglerBelowTheAckFloorIsNotHandledAgain(t *testing.T) {
+	f := newGapFixture(t)
+	one := f.consumer()
+	f.publish("r1", 1)
+	f.publish("r1", 2)
+	for _, m := range f.fetch(one, 2) {
+		f.arrive(one, m)
+	}
+	f.waitHandled(2)
+	f.wg.Wait()
+	// The acks reach the consumer: its ack floor passes both.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := one.cons.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.AckFloor.Stream >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ack floor %d, want 2", info.AckFloor.Stream)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Another replica receives, under a pin new to it, the first review
+	// again (delivery 2).
+	other := f.consumer()
+	var acks, naks atomic.Int32
+	straggler := fakeMsg{subject: "teleport.requests.r1", seq: 1, deliv: 2, pin: "deposed-leaders-pin",
+		data: string(f.fetchData(1)), acks: &acks, naks: &naks}
+	f.arrive(other, straggler)
+	f.wg.Wait()
+	if h := f.handledIDs(); len(h) != 2 {
+		t.Fatalf("handled %v: the straggler was handled again", h)
+	}
+	if acks.Load() != 1 {
+		t.Fatalf("%d acks of the straggler, want 1 (acked without handling)", acks.Load())
+	}
+	if n := testutil.ToFloat64(other.metrics.outcomes.WithLabelValues("gap", outcomeDuplicate)); n != 1 {
+		t.Fatalf("%v duplicates counted, want 1", n)
+	}
+}
+
+// fetchData returns the stored payload of stream sequence seq.
+func (f *gapFixture) fetchData(seq uint64) []byte {
+	f.t.Helper()
+	s, err := f.b.JS.Stream(context.Background(), events.StreamTeleport)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	m, err := s.GetMsg(context.Background(), seq)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return m.Data
+}
+
+// A consumer leader change reported while a window is open keeps it open
+// for another window's bound: the lost delivery comes back only a fresh
+// AckWait after the new leader took over, and the later event of its
+// request must still wait for it when the window's first bound has passed.
+func TestDisruptionKeepsTheWindowOpen(t *testing.T) {
+	f := newGapFixture(t)
+	c := f.consumer()
+	f.publish("r0", 1)
+	f.arrive(c, f.fetch(c, 1)[0])
+	f.waitHandled(1)
+	f.publish("r1", 1)
+	f.publish("r1", 2)
+	got := f.fetch(c, 2)
+	f.arrive(c, got[1]) // got[0] is lost on its way: a window opens
+	waiting := func() float64 { return testutil.ToFloat64(c.metrics.outcomes.WithLabelValues("gap", outcomeWaiting)) }
+	waitWaiting := func(n float64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for waiting() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("held back %v times, want %v; handled %v", waiting(), n, f.handledIDs())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitWaiting(1)
+
+	// The window's bound is reached just as JetStream reports a new
+	// consumer leader.
+	c.guard.mu.Lock()
+	c.guard.until = time.Now()
+	c.guard.mu.Unlock()
+	c.consumeError(jetstream.ErrConsumerLeadershipChanged)
+	held := waiting()
+	waitWaiting(held + 3) // three more polls of the drainer
+	if h := f.handledIDs(); len(h) != 1 {
+		t.Fatalf("handled %v: the window closed at its first bound despite the leader change", h)
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.handledIDs()) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("handled %v after the redelivery, want 3 events", f.handledIDs())
+		}
+		for _, m := range f.fetchUpTo(c, 2) {
+			f.arrive(c, m)
+		}
+	}
+	f.wg.Wait()
+	if h := f.handledIDs(); h[1] != "r1:review:1" || h[2] != "r1:review:2" {
+		t.Fatalf("handled %v, want r1's reviews in order", h)
+	}
+}
