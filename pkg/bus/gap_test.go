@@ -22,7 +22,6 @@ import (
 type gapFixture struct {
 	t   *testing.T
 	b   *Bus
-	c   *Consumer
 	sem chan struct{}
 	wg  sync.WaitGroup
 
