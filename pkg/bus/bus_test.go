@@ -15,7 +15,9 @@ import (
 	"github.com/accessbridge/accessbridge/pkg/bus"
 	"github.com/accessbridge/accessbridge/pkg/bus/bustest"
 	"github.com/accessbridge/accessbridge/pkg/events"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // eventually polls cond until it holds or the deadline passes.
@@ -378,4 +380,60 @@ func TestDeclarationIsIdempotent(t *testing.T) {
 	run(t, b, spec("idem"), func(context.Context, bus.Delivery) error { handled.Add(1); return nil })
 	publish(t, b, events.NewRequestCreated(request("i9", 0)))
 	eventually(t, 10*time.Second, "the new event only", func() bool { return handled.Load() == 6 })
+}
+
+// Declaring a stream or a bucket whose settings already hold sends no
+// update to the server: nats-server updating a stream while a consumer of
+// it is being created is a data race in the server (seen in CI when two
+// replicas started at once). A changed setting is still applied.
+func TestEnsureLeavesMatchingSettingsAlone(t *testing.T) {
+	srv, b := setup(t)
+	ctx := context.Background()
+	if _, err := b.EnsureKV(ctx, "test-bucket", "test", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	updates := make(chan string, 16)
+	sub, err := b.NC.Subscribe("$JS.EVENT.ADVISORY.STREAM.UPDATED.>", func(m *nats.Msg) { updates <- m.Subject })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := b.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.EnsureStream(ctx, events.TeleportStream()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.EnsureKV(ctx, "test-bucket", "test", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// A changed setting: the bucket's TTL, then the stream's max age.
+	if _, err := b.EnsureKV(ctx, "test-bucket", "test", 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cfg := srv.Config()
+	cfg.MaxAge = 2 * time.Hour
+	other, err := bus.Connect(ctx, cfg, "other", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.EnsureStream(ctx, events.TeleportStream()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		select {
+		case s := <-updates:
+			got = append(got, s)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("update advisories %v, want the two changed settings'", got)
+		}
+	}
+	// Advisories of one connection arrive in order: the unchanged
+	// declarations, had they sent updates, would have come first.
+	want := []string{"$JS.EVENT.ADVISORY.STREAM.UPDATED.KV_test-bucket", "$JS.EVENT.ADVISORY.STREAM.UPDATED." + events.StreamTeleport}
+	if !slices.Equal(got, want) {
+		t.Fatalf("update advisories %v, want only %v", got, want)
+	}
 }

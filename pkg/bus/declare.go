@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,7 +78,11 @@ func unavailable(err error) bool {
 }
 
 // EnsureStream creates the stream or updates its settings; it never purges
-// messages or touches consumers, so running it twice changes nothing.
+// messages or touches consumers, so running it twice changes nothing. A
+// stream whose settings already hold is left alone: no update is sent,
+// since nats-server (2.15) updating a stream while a consumer of it is
+// being created is a data race in the server — every replica starting at
+// once declares the stream and its consumers.
 func (b *Bus) EnsureStream(ctx context.Context, spec events.StreamSpec) (jetstream.Stream, error) {
 	cfg := jetstream.StreamConfig{
 		Name:        spec.Name,
@@ -92,13 +97,31 @@ func (b *Bus) EnsureStream(ctx context.Context, spec events.StreamSpec) (jetstre
 	}
 	var s jetstream.Stream
 	err := b.declare(ctx, "stream "+spec.Name, func(ctx context.Context) (err error) {
+		s, err = b.JS.Stream(ctx, spec.Name)
+		switch {
+		case err == nil && sameStreamSettings(s.CachedInfo().Config, cfg):
+			return nil
+		case err != nil && !errors.Is(err, jetstream.ErrStreamNotFound):
+			return err
+		}
 		s, err = b.JS.CreateOrUpdateStream(ctx, cfg)
 		return err
 	})
 	return s, err
 }
 
-// EnsureKV creates the bucket or updates its settings, keeping its content.
+// sameStreamSettings reports whether have holds every setting EnsureStream
+// declares as want.
+func sameStreamSettings(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Storage == want.Storage &&
+		have.Retention == want.Retention && have.Replicas == want.Replicas &&
+		have.Duplicates == want.Duplicates && have.MaxAge == want.MaxAge &&
+		have.AllowDirect == want.AllowDirect && have.Discard == want.Discard
+}
+
+// EnsureKV creates the bucket or updates its settings, keeping its content;
+// a bucket whose settings already hold is left alone (see EnsureStream:
+// its watchers are consumers of its stream).
 func (b *Bus) EnsureKV(ctx context.Context, bucket, description string, ttl time.Duration) (jetstream.KeyValue, error) {
 	cfg := jetstream.KeyValueConfig{
 		Bucket:      bucket,
@@ -109,11 +132,26 @@ func (b *Bus) EnsureKV(ctx context.Context, bucket, description string, ttl time
 		Replicas:    max(b.cfg.Replicas, 1),
 	}
 	var kv jetstream.KeyValue
-	err := b.declare(ctx, "key-value bucket "+bucket, func(ctx context.Context) (err error) {
+	err := b.declare(ctx, "key-value bucket "+bucket, func(ctx context.Context) error {
+		s, err := b.JS.Stream(ctx, "KV_"+bucket)
+		switch {
+		case err == nil && sameBucketSettings(s.CachedInfo().Config, cfg):
+			kv, err = b.JS.KeyValue(ctx, bucket)
+			return err
+		case err != nil && !errors.Is(err, jetstream.ErrStreamNotFound):
+			return err
+		}
 		kv, err = b.JS.CreateOrUpdateKeyValue(ctx, cfg)
 		return err
 	})
 	return kv, err
+}
+
+// sameBucketSettings reports whether the stream config have of a bucket
+// holds every setting EnsureKV declares as want.
+func sameBucketSettings(have jetstream.StreamConfig, want jetstream.KeyValueConfig) bool {
+	return have.Description == want.Description && have.MaxMsgsPerSubject == int64(max(want.History, 1)) &&
+		have.MaxAge == want.TTL && have.Storage == want.Storage && have.Replicas == max(want.Replicas, 1)
 }
 
 // ConsumerSpec declares one durable pull consumer and how it is consumed.
