@@ -84,13 +84,10 @@ func (f *gapFixture) publish(id string, review int) {
 func (f *gapFixture) fetch(c *Consumer, n int) []jetstream.Msg {
 	f.t.Helper()
 	var out []jetstream.Msg
-	deadline := time.Now().Add(10 * time.Second)
-	for len(out) < n {
-		if time.Now().After(deadline) {
-			f.t.Fatalf("fetched %d deliveries, want %d", len(out), n)
-		}
+	f.poll(fmt.Sprintf("%d deliveries", n), func() bool {
 		out = append(out, f.fetchUpTo(c, n-len(out))...)
-	}
+		return len(out) >= n
+	})
 	return out
 }
 
@@ -123,17 +120,57 @@ func (f *gapFixture) handledIDs() []string {
 	return append([]string(nil), f.handled...)
 }
 
-func (f *gapFixture) waitHandled(n int) []string {
+// poll calls cond until it holds, failing the test after 10 s.
+func (f *gapFixture) poll(what string, cond func() bool) {
 	f.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if h := f.handledIDs(); len(h) >= n {
-			return h
-		}
+	for !cond() {
 		if time.Now().After(deadline) {
-			f.t.Fatalf("handled %v, want %d events", f.handledIDs(), n)
+			f.t.Fatalf("timed out waiting for %s; handled %v", what, f.handledIDs())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (f *gapFixture) waitHandled(n int) []string {
+	f.t.Helper()
+	f.poll(fmt.Sprintf("%d events handled", n), func() bool { return len(f.handledIDs()) >= n })
+	return f.handledIDs()
+}
+
+// heldBack counts the times c's drainers waited for an earlier message.
+func (f *gapFixture) heldBack(c *Consumer) float64 {
+	return testutil.ToFloat64(c.metrics.outcomes.WithLabelValues("gap", outcomeWaiting))
+}
+
+// loseFirstOfTwo has c pinned and past its takeover window (r0's review
+// handled), then delivers r1's two reviews of which only the second
+// arrives: the first is lost on its way.
+func (f *gapFixture) loseFirstOfTwo(c *Consumer) {
+	f.t.Helper()
+	f.publish("r0", 1)
+	f.arrive(c, f.fetch(c, 1)[0]) // pinned: the takeover window opens and closes
+	f.waitHandled(1)
+	f.publish("r1", 1)
+	f.publish("r1", 2)
+	f.arrive(c, f.fetch(c, 2)[1])
+}
+
+// redeliverInOrder hands c JetStream's redeliveries after AckWait — of the
+// lost review, and of the waiting one, as nothing sends it progress acks
+// here (its redelivery replaces it in the queue) — until both are handled,
+// and checks they were handled in order.
+func (f *gapFixture) redeliverInOrder(c *Consumer) {
+	f.t.Helper()
+	f.poll("r1's reviews handled after the redelivery", func() bool {
+		for _, m := range f.fetchUpTo(c, 2) {
+			f.arrive(c, m)
+		}
+		return len(f.handledIDs()) >= 3
+	})
+	f.wg.Wait()
+	if h := f.handledIDs(); h[1] != "r1:review:1" || h[2] != "r1:review:2" {
+		f.t.Fatalf("handled %v, want r1's reviews in order", h)
 	}
 }
 
@@ -145,45 +182,12 @@ func (f *gapFixture) waitHandled(n int) []string {
 func TestLostDeliveryIsNotOvertaken(t *testing.T) {
 	f := newGapFixture(t)
 	c := f.consumer()
-	f.publish("r0", 1)
-	first := f.fetch(c, 1)
-	f.arrive(c, first[0]) // pinned: the takeover window opens and closes
-	f.waitHandled(1)
-
-	f.publish("r1", 1)
-	f.publish("r1", 2)
-	got := f.fetch(c, 2)
-	// got[0] (r1's first review) is lost on its way; got[1] arrives.
-	f.arrive(c, got[1])
-	waiting := func() float64 { return testutil.ToFloat64(c.metrics.outcomes.WithLabelValues("gap", outcomeWaiting)) }
-	deadline := time.Now().Add(10 * time.Second)
-	for waiting() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the later review was never held back; handled %v", f.handledIDs())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	f.loseFirstOfTwo(c)
+	f.poll("the later review held back", func() bool { return f.heldBack(c) > 0 })
 	if h := f.handledIDs(); len(h) != 1 {
 		t.Fatalf("handled %v while the first review was lost: the second overtook it", h)
 	}
-
-	// JetStream redelivers the lost one after AckWait (and the waiting
-	// one too, as nothing sends it progress acks here: its redelivery
-	// replaces it in the queue).
-	deadline = time.Now().Add(10 * time.Second)
-	for len(f.handledIDs()) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("handled %v after the redelivery, want 3 events", f.handledIDs())
-		}
-		for _, m := range f.fetchUpTo(c, 2) {
-			f.arrive(c, m)
-		}
-	}
-	h := f.waitHandled(3)
-	f.wg.Wait()
-	if h[1] != "r1:review:1" || h[2] != "r1:review:2" {
-		t.Fatalf("handled %v, want r1's reviews in order", h)
-	}
+	f.redeliverInOrder(c)
 }
 
 // A delivery of a message the consumer's ack floor has passed — a
@@ -201,21 +205,13 @@ func TestStragglerBelowTheAckFloorIsNotHandledAgain(t *testing.T) {
 	}
 	f.waitHandled(2)
 	f.wg.Wait()
-	// The acks reach the consumer: its ack floor passes both.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	f.poll("the acks to reach the consumer: its ack floor passes both", func() bool {
 		info, err := one.cons.Info(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.AckFloor.Stream >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ack floor %d, want 2", info.AckFloor.Stream)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return info.AckFloor.Stream >= 2
+	})
 
 	// Another replica receives, under a pin new to it, the first review
 	// again (delivery 2).
@@ -257,25 +253,8 @@ func (f *gapFixture) fetchData(seq uint64) []byte {
 func TestDisruptionKeepsTheWindowOpen(t *testing.T) {
 	f := newGapFixture(t)
 	c := f.consumer()
-	f.publish("r0", 1)
-	f.arrive(c, f.fetch(c, 1)[0])
-	f.waitHandled(1)
-	f.publish("r1", 1)
-	f.publish("r1", 2)
-	got := f.fetch(c, 2)
-	f.arrive(c, got[1]) // got[0] is lost on its way: a window opens
-	waiting := func() float64 { return testutil.ToFloat64(c.metrics.outcomes.WithLabelValues("gap", outcomeWaiting)) }
-	waitWaiting := func(n float64) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for waiting() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("held back %v times, want %v; handled %v", waiting(), n, f.handledIDs())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	waitWaiting(1)
+	f.loseFirstOfTwo(c) // a window opens
+	f.poll("the later review held back", func() bool { return f.heldBack(c) > 0 })
 
 	// The window's bound is reached just as JetStream reports a new
 	// consumer leader.
@@ -283,23 +262,10 @@ func TestDisruptionKeepsTheWindowOpen(t *testing.T) {
 	c.guard.until = time.Now()
 	c.guard.mu.Unlock()
 	c.consumeError(jetstream.ErrConsumerLeadershipChanged)
-	held := waiting()
-	waitWaiting(held + 3) // three more polls of the drainer
+	held := f.heldBack(c)
+	f.poll("three more polls of the drainer", func() bool { return f.heldBack(c) >= held+3 })
 	if h := f.handledIDs(); len(h) != 1 {
 		t.Fatalf("handled %v: the window closed at its first bound despite the leader change", h)
 	}
-
-	deadline := time.Now().Add(10 * time.Second)
-	for len(f.handledIDs()) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("handled %v after the redelivery, want 3 events", f.handledIDs())
-		}
-		for _, m := range f.fetchUpTo(c, 2) {
-			f.arrive(c, m)
-		}
-	}
-	f.wg.Wait()
-	if h := f.handledIDs(); h[1] != "r1:review:1" || h[2] != "r1:review:2" {
-		t.Fatalf("handled %v, want r1's reviews in order", h)
-	}
+	f.redeliverInOrder(c)
 }

@@ -123,8 +123,9 @@ func (g *orderGuard) openLocked(ctx context.Context, msg jetstream.Msg) bool {
 	g.until = time.Now().Add(g.windowBound())
 	info, err := g.consumerInfo(ctx)
 	if err != nil {
-		// Without the consumer's state, assume the worst: everything up
-		// to this message may have been delivered elsewhere.
+		// Without the consumer's state, assume the worst: everything
+		// above the ack floor last read, up to this message, may have
+		// been delivered elsewhere.
 		g.active, g.end, g.floorAt = true, streamSeq(msg), time.Time{}
 		g.c.log.Warn().Err(err).Msg("consumer info unavailable; checking order against the stream until it is")
 		return false
