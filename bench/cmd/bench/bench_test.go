@@ -59,3 +59,26 @@ func TestPerfLine(t *testing.T) {
 		}
 	}
 }
+
+func TestParseProcStat(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	m, err := parseProcStat("cpu  100 5 50 700 20 3 2 120 40 0\ncpu0 50 2 25 350 10 1 1 60 20 0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.total != 1000 || m.idle != 720 || m.steal != 120 {
+		t.Fatalf("got total %d idle %d steal %d, want 1000 720 120 (guest time is inside user)", m.total, m.idle, m.steal)
+	}
+	later := machineSample{total: m.total + 200, idle: m.idle + 20, steal: m.steal + 50}
+	if steal, idle := machineShare(m, later); steal != 25 || idle != 10 {
+		t.Fatalf("share: steal %.1f%% idle %.1f%%, want 25%% and 10%%", steal, idle)
+	}
+	if steal, idle := machineShare(m, m); steal != 0 || idle != 0 {
+		t.Fatalf("nothing counted: steal %.1f idle %.1f, want 0", steal, idle)
+	}
+	for _, bad := range []string{"", "intr 1 2 3", "cpu 1 2 3", "cpu 1 2 x 4 5 6 7 8"} {
+		if _, err := parseProcStat(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

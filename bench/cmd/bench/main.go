@@ -293,7 +293,7 @@ func runLayout(o options, layout string, first bool, dir string, lr *LayoutResul
 			}
 			reps = append(reps, rep)
 			lr.P6Burst = append(lr.P6Burst, usage)
-			logf("P3 instant rep %d: %d requests in %.2fs = %.0f req/s (50%% at %.2fs, 99%% at %.2fs, settled %.2fs), missing %d, duplicates %d, %.2f ms CPU/request, NATS msgs/request in %.1f out %.1f", r+1, rep.Requests, rep.Seconds, rep.RequestsPerSec, rep.Seconds50, rep.Seconds99, rep.SettledSeconds, rep.Missing, rep.Duplicates, rep.CPUMsPerRequest, rep.NATSInPerRequest, rep.NATSOutPerRequest)
+			logf("P3 instant rep %d: %d requests in %.2fs = %.0f req/s (50%% at %.2fs, 99%% at %.2fs, settled %.2fs), missing %d, duplicates %d, %.2f ms CPU/request, NATS msgs/request in %.1f out %.1f, steal %.0f%%", r+1, rep.Requests, rep.Seconds, rep.RequestsPerSec, rep.Seconds50, rep.Seconds99, rep.SettledSeconds, rep.Missing, rep.Duplicates, rep.CPUMsPerRequest, rep.NATSInPerRequest, rep.NATSOutPerRequest, rep.StealPercent)
 			for _, u := range usage {
 				logf("P6 burst %-16s cpu %5.1f%%  peak rss %6.1f MiB", u.Process, u.CPUPercent, u.PeakRSSMiB)
 			}

@@ -38,6 +38,11 @@ type P5Rep struct {
 	// intended time (open loop: the generator or the client pool lagged;
 	// their latency still counts from the intended time).
 	Late int `json:"late"`
+	// StealPercent and IdlePercent are the shares of the machine's CPU
+	// time during the repetition that the hypervisor gave to other VMs
+	// (steal) and that nothing here used (idle), from /proc/stat.
+	StealPercent float64 `json:"steal_percent"`
+	IdlePercent  float64 `json:"idle_percent"`
 }
 
 // P5Run is one load level, repeated.
@@ -137,6 +142,7 @@ func p5(binDir, natsServer, dir string, reps int, dur time.Duration, logf func(s
 				smp = startSampler(p.pids, 250*time.Millisecond)
 			}
 			var r P5Rep
+			m0, err0 := readMachine()
 			cpu0, t0 := selfCPU(), time.Now()
 			if lv.rate > 0 {
 				r = g.openLoop(dur, lv.rate, lv.conns)
@@ -144,14 +150,17 @@ func p5(binDir, natsServer, dir string, reps int, dur time.Duration, logf func(s
 				r = g.closedLoop(dur, lv.conns)
 			}
 			r.GeneratorCPU = 100 * (selfCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
+			if m1, err := readMachine(); err == nil && err0 == nil {
+				r.StealPercent, r.IdlePercent = machineShare(m0, m1)
+			}
 			if smp != nil {
 				run.Usage = append(run.Usage, smp.Stop()...)
 			}
 			run.Reps = append(run.Reps, r)
 			run.Non2xx += r.Non2xx + r.Errors
 			dps, p50, p90, p99 = append(dps, r.DeliveriesPerSec), append(p50, r.P50ms), append(p90, r.P90ms), append(p99, r.P99ms)
-			logf("P5 %-18s %4d conns %7.0f deliveries/s  p50 %.2f ms  p99 %.2f ms  max %.1f ms  non-2xx %d  errors %d  late %d  generator %.0f%% CPU",
-				lv.name, lv.conns, r.DeliveriesPerSec, r.P50ms, r.P99ms, r.Maxms, r.Non2xx, r.Errors, r.Late, r.GeneratorCPU)
+			logf("P5 %-18s %4d conns %7.0f deliveries/s  p50 %.2f ms  p99 %.2f ms  max %.1f ms  non-2xx %d  errors %d  late %d  generator %.0f%% CPU  steal %.0f%%  idle %.0f%%",
+				lv.name, lv.conns, r.DeliveriesPerSec, r.P50ms, r.P99ms, r.Maxms, r.Non2xx, r.Errors, r.Late, r.GeneratorCPU, r.StealPercent, r.IdlePercent)
 		}
 		run.DeliveriesPerSec, run.P50, run.P90, run.P99 = agg(dps), agg(p50), agg(p90), agg(p99)
 		res.Runs = append(res.Runs, run)

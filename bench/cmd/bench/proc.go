@@ -137,3 +137,57 @@ func (s *sampler) Stop() []ProcUsage {
 	}
 	return out
 }
+
+// machineSample is one reading of the first line of /proc/stat: the time
+// all CPUs spent in each state since boot, in clock ticks.
+type machineSample struct {
+	total, idle, steal int64
+}
+
+// readMachine reads /proc/stat. Steal is the time the hypervisor ran
+// something else while this VM had work for its CPUs: a figure measured
+// during much steal measures the neighbours, not the product.
+func readMachine() (machineSample, error) {
+	var m machineSample
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return m, err
+	}
+	return parseProcStat(string(b))
+}
+
+func parseProcStat(stat string) (machineSample, error) {
+	var m machineSample
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	// cpu user nice system idle iowait irq softirq steal guest guest_nice;
+	// guest time is already counted in user and nice.
+	if len(f) < 9 || f[0] != "cpu" {
+		return m, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	for i, s := range f[1:min(len(f), 9)] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return m, fmt.Errorf("/proc/stat: %q: %w", line, err)
+		}
+		m.total += v
+		switch i {
+		case 3, 4: // idle, iowait
+			m.idle += v
+		case 7:
+			m.steal += v
+		}
+	}
+	return m, nil
+}
+
+// machineShare is the share of the machine's CPU time between two
+// readings that was stolen and that was idle, in per cent (NaN-free: zero
+// when nothing was counted).
+func machineShare(a, b machineSample) (steal, idle float64) {
+	d := b.total - a.total
+	if d <= 0 {
+		return 0, 0
+	}
+	return 100 * float64(b.steal-a.steal) / float64(d), 100 * float64(b.idle-a.idle) / float64(d)
+}

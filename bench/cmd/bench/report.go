@@ -117,7 +117,8 @@ func markdown(res *Results, jsonName string) string {
 		if limited {
 			p("| layout | requests | requests/s | seconds to all issues | seconds to all in Pending | share of the 10 req/s used (to all issues) | (to all in Pending) | 429s/rep | lost | duplicates |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		} else {
-			p("| layout | requests | requests/s | seconds to all issues | to 99 %% of them | seconds to all in Pending | creating them in the emulator (s) | lost | duplicates |\n|---|---|---|---|---|---|---|---|---|\n")
+			p("*Steal*: the share of the machine's CPU time the hypervisor gave to other VMs during a burst (`/proc/stat`); a burst with much steal measures the neighbours.\n\n")
+			p("| layout | requests | requests/s | seconds to all issues | to 99 %% of them | seconds to all in Pending | creating them in the emulator (s) | lost | duplicates | per burst: requests/s (steal) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		}
 		for _, l := range layouts {
 			r := get(res.Layouts[l])
@@ -138,10 +139,12 @@ func markdown(res *Results, jsonName string) string {
 				p("| %s | %d | %s | %s | %s | %s | %s | %s | %d | %d |\n", l, r.Reps[0].Requests, f1(r.RequestsPerSec, 2), f1(r.Seconds, 1), f1(r.SettledSeconds, 1), pct(r.ShareOfLimit), pct(r.SettledShare), f1(agg(n429), 0), r.Lost, r.Duplicates)
 			} else {
 				var cs []float64
+				var each []string
 				for _, rep := range r.Reps {
 					cs = append(cs, rep.CreateSeconds)
+					each = append(each, fmt.Sprintf("%.0f (%.0f %%)", rep.RequestsPerSec, rep.StealPercent))
 				}
-				p("| %s | %d | **%s** | %s | %s | %s | %s | %d | %d |\n", l, r.Reps[0].Requests, f1(r.RequestsPerSec, 0), f1(r.Seconds, 2), f1(r.Seconds99, 2), f1(r.SettledSeconds, 2), f1(agg(cs), 2), r.Lost, r.Duplicates)
+				p("| %s | %d | **%s** | %s | %s | %s | %s | %d | %d | %s |\n", l, r.Reps[0].Requests, f1(r.RequestsPerSec, 0), f1(r.Seconds, 2), f1(r.Seconds99, 2), f1(r.SettledSeconds, 2), f1(agg(cs), 2), r.Lost, r.Duplicates, strings.Join(each, " · "))
 			}
 		}
 		p("\n")
@@ -234,14 +237,17 @@ func markdown(res *Results, jsonName string) string {
 			p("Skipped: %s.\n\n", r.Skipped)
 		} else {
 			p("The webhook-ingress binary and a separate nats-server (file store), driven by the harness's own generator over keep-alive HTTP/1.1: each delivery signed (HMAC-SHA256) with a new `X-Atlassian-Webhook-Identifier`, so each is a new JetStream message; 200 means JetStream acknowledged it. Body: %s. The open-loop levels send at a constant rate and measure each delivery's latency from its *intended* send time, so the generator never paces itself into the figure; flat out is closed loop (connections sending back to back). Generator, ingress and nats-server share the machine's CPUs.\n\n", r.Body)
-			p("| load | connections | deliveries/s | p50 | p90 | p99 (ms) | non-2xx | sent late | generator CPU |\n|---|---|---|---|---|---|---|---|---|\n")
+			p("*Steal* is the share of the machine's CPU time the hypervisor gave to other VMs during each repetition (`/proc/stat`): a repetition with much steal measures the neighbours. Deliveries/s per repetition are given beside it.\n\n")
+			p("| load | connections | deliveries/s | p50 | p90 | p99 (ms) | non-2xx | sent late | generator CPU | per repetition: deliveries/s (steal) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, run := range r.Runs {
 				late, gen := 0, 0.0
+				var each []string
 				for _, rep := range run.Reps {
 					late += rep.Late
 					gen = max(gen, rep.GeneratorCPU)
+					each = append(each, fmt.Sprintf("%.0f (%.0f %%)", rep.DeliveriesPerSec, rep.StealPercent))
 				}
-				p("| %s | %d | %s | %s | %s | %s | %d | %d | %.0f %% |\n", run.Name, run.Connections, f1(run.DeliveriesPerSec, 0), f1(run.P50, 2), f1(run.P90, 2), f1(run.P99, 2), run.Non2xx, late, gen)
+				p("| %s | %d | %s | %s | %s | %s | %d | %d | %.0f %% | %s |\n", run.Name, run.Connections, f1(run.DeliveriesPerSec, 0), f1(run.P50, 2), f1(run.P90, 2), f1(run.P99, 2), run.Non2xx, late, gen, strings.Join(each, " · "))
 			}
 			p("\n`%s`\n\n", r.Command)
 			for _, run := range r.Runs {

@@ -226,6 +226,9 @@ type P3Rep struct {
 	// CPUMsPerRequest: CPU time of the product's processes during the
 	// burst, per request.
 	CPUMsPerRequest float64 `json:"cpu_ms_per_request,omitempty"`
+	// StealPercent: the share of the machine's CPU time during the burst
+	// that the hypervisor gave to other VMs (/proc/stat).
+	StealPercent float64 `json:"steal_percent"`
 }
 
 // P3Result aggregates bursts.
@@ -303,6 +306,7 @@ func (w *world) p3(n int, rateLimit float64, timeout time.Duration, during func(
 	ids := make([]string, n)
 	var next atomic.Int64
 	var cw sync.WaitGroup
+	m0, err0 := readMachine()
 	t0 := time.Now()
 	for range 4 {
 		cw.Go(func() {
@@ -358,6 +362,9 @@ wait:
 	close(stop)
 	bg.Wait()
 	rep.Seconds = tDone.Sub(t0).Seconds()
+	if m1, err := readMachine(); err == nil && err0 == nil {
+		rep.StealPercent, _ = machineShare(m0, m1)
+	}
 	rep.RequestsPerSec = float64(n) / rep.Seconds
 	for _, c := range w.tap.Calls() {
 		if c.Start.After(tDone) {
