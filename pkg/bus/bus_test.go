@@ -437,3 +437,52 @@ func TestEnsureLeavesMatchingSettingsAlone(t *testing.T) {
 		t.Fatalf("update advisories %v, want only %v", got, want)
 	}
 }
+
+func TestEnsureConsumerLeavesMatchingSettingsAlone(t *testing.T) {
+	_, b := setup(t)
+	ctx := context.Background()
+	creates := make(chan string, 16)
+	// JetStream's API requests are subjects like any other: a subscriber
+	// sees each consumer create or update ($JS.API.CONSUMER.CREATE.<stream>.<name>[.<filter>]).
+	sub, err := b.NC.Subscribe("$JS.API.CONSUMER.CREATE.>", func(m *nats.Msg) {
+		creates <- strings.Split(m.Subject, ".")[5]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := b.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	one := spec("one-filter")
+	two := spec("two-filters")
+	two.FilterSubjects = []string{"teleport.requests.a.>", "teleport.requests.b.>"}
+	changed := one
+	changed.AckWait = 7 * time.Second
+	for _, s := range []bus.ConsumerSpec{one, one, two, two, changed} {
+		if _, err := b.EnsureConsumer(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for len(got) < 3 {
+		select {
+		case s := <-creates:
+			got = append(got, s)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("consumer creates %v, want the two new consumers' and the changed setting's", got)
+		}
+	}
+	// Requests of one connection arrive in order: a repeated declaration,
+	// had it sent an update, would come before the next one.
+	if want := []string{"one-filter", "two-filters", "one-filter"}; !slices.Equal(got, want) {
+		t.Fatalf("consumer creates %v, want only %v", got, want)
+	}
+	c, err := b.JS.Consumer(ctx, events.StreamTeleport, "one-filter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.CachedInfo().Config.AckWait; w != 7*time.Second {
+		t.Fatalf("ack wait %s after the changed declaration, want 7s", w)
+	}
+}

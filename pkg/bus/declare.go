@@ -224,7 +224,9 @@ func (s ConsumerSpec) maxDeliver() int {
 // EnsureConsumer creates the durable consumer or updates its settings. An
 // update keeps its delivery state, so a restarted service resumes where it
 // stopped — and a consumer declared by a version before priority groups is
-// upgraded in place, its acks and pending messages kept.
+// upgraded in place, its acks and pending messages kept. A consumer whose
+// settings already hold is left alone, like a stream (EnsureStream): every
+// replica declares it at start, while another may be consuming it.
 func (b *Bus) EnsureConsumer(ctx context.Context, spec ConsumerSpec) (jetstream.Consumer, error) {
 	spec = spec.withDefaults()
 	cfg := jetstream.ConsumerConfig{
@@ -241,10 +243,31 @@ func (b *Bus) EnsureConsumer(ctx context.Context, spec ConsumerSpec) (jetstream.
 	}
 	var c jetstream.Consumer
 	err := b.declare(ctx, "consumer "+spec.Durable+" on "+spec.Stream, func(ctx context.Context) (err error) {
+		c, err = b.JS.Consumer(ctx, spec.Stream, spec.Durable)
+		switch {
+		case err == nil && sameConsumerSettings(c.CachedInfo().Config, cfg):
+			return nil
+		case err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound):
+			return err
+		}
 		c, err = b.JS.CreateOrUpdateConsumer(ctx, spec.Stream, cfg)
 		return err
 	})
 	return c, err
+}
+
+// sameConsumerSettings reports whether have holds every setting
+// EnsureConsumer declares as want.
+func sameConsumerSettings(have, want jetstream.ConsumerConfig) bool {
+	filters := have.FilterSubjects
+	if have.FilterSubject != "" {
+		filters = []string{have.FilterSubject}
+	}
+	return slices.Equal(filters, want.FilterSubjects) && have.AckPolicy == want.AckPolicy &&
+		have.DeliverPolicy == want.DeliverPolicy && have.AckWait == want.AckWait &&
+		have.MaxDeliver == want.MaxDeliver && have.MaxAckPending == want.MaxAckPending &&
+		slices.Equal(have.PriorityGroups, want.PriorityGroups) && have.PriorityPolicy == want.PriorityPolicy &&
+		have.PinnedTTL == want.PinnedTTL
 }
 
 func orDefault(d, def time.Duration) time.Duration {
