@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,19 +25,29 @@ type ledger struct {
 	inFlight map[string]int
 	overlaps int
 	calls    map[string]int // event id → handler calls
+	// trace holds, per subject, every handler call: which handler (in the
+	// order they were made, one per replica), the event, its stream
+	// sequence, delivery and attempt — printed when the order is wrong.
+	trace    map[string][]string
+	handlers int
 }
 
 func newLedger() *ledger {
-	return &ledger{seen: map[string][]int{}, inFlight: map[string]int{}, calls: map[string]int{}}
+	return &ledger{seen: map[string][]int{}, inFlight: map[string]int{}, calls: map[string]int{}, trace: map[string][]string{}}
 }
 
 // handler returns a handler for one replica; alive reports whether the
 // replica still runs (a killed replica's handlers record nothing and hang
 // until released is closed).
 func (l *ledger) handler(alive func() bool, failEvery int, released <-chan struct{}) func(context.Context, bus.Delivery) error {
+	l.mu.Lock()
+	l.handlers++
+	name := fmt.Sprintf("h%d", l.handlers)
+	l.mu.Unlock()
 	return func(_ context.Context, d bus.Delivery) error {
 		ev := d.Event.Payload.(*events.RequestEvent)
 		id := ev.Request.ID
+		start := time.Now()
 		l.mu.Lock()
 		l.inFlight[id]++
 		if l.inFlight[id] > 1 {
@@ -51,10 +62,18 @@ func (l *ledger) handler(alive func() bool, failEvery int, released <-chan struc
 			return errors.New("killed")
 		}
 		defer leave()
+		note := func(outcome string) {
+			l.trace[id] = append(l.trace[id], fmt.Sprintf("%s %s #%d seq %d delivery %d attempt %d %s",
+				start.Format("15:04:05.000"), name, ev.Review, d.Seq, d.Delivered, d.Attempt, outcome))
+		}
 		if failEvery > 0 && rand.IntN(failEvery) == 0 {
+			l.mu.Lock()
+			note("failed")
+			l.mu.Unlock()
 			return errors.New("injected transient failure")
 		}
 		l.mu.Lock()
+		note("handled")
 		l.seen[id] = append(l.seen[id], ev.Review)
 		l.calls[d.Event.ID]++
 		l.mu.Unlock()
@@ -95,7 +114,7 @@ func (l *ledger) check(t *testing.T, subjects, perSubject int, exactlyOnce bool)
 			case j > 0 && n == s[j-1] && !exactlyOnce:
 				// the event in flight when its holder died, handled again
 			default:
-				t.Fatalf("%s handled in order %v, want 1..%d in order", id, s, perSubject)
+				t.Fatalf("%s handled in order %v, want 1..%d in order; its handler calls:\n%s", id, s, perSubject, strings.Join(l.trace[id], "\n"))
 			}
 		}
 		if want != perSubject+1 {
