@@ -421,15 +421,7 @@ func TestEnsureLeavesMatchingSettingsAlone(t *testing.T) {
 	if _, err := other.EnsureStream(ctx, events.TeleportStream()); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for len(got) < 2 {
-		select {
-		case s := <-updates:
-			got = append(got, s)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("update advisories %v, want the two changed settings'", got)
-		}
-	}
+	got := receive(t, updates, 2, "update advisories (the two changed settings')")
 	// Advisories of one connection arrive in order: the unchanged
 	// declarations, had they sent updates, would have come first.
 	want := []string{"$JS.EVENT.ADVISORY.STREAM.UPDATED.KV_test-bucket", "$JS.EVENT.ADVISORY.STREAM.UPDATED." + events.StreamTeleport}
@@ -464,15 +456,7 @@ func TestEnsureConsumerLeavesMatchingSettingsAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got []string
-	for len(got) < 3 {
-		select {
-		case s := <-creates:
-			got = append(got, s)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("consumer creates %v, want the two new consumers' and the changed setting's", got)
-		}
-	}
+	got := receive(t, creates, 3, "consumer creates (the two new consumers' and the changed setting's)")
 	// Requests of one connection arrive in order: a repeated declaration,
 	// had it sent an update, would come before the next one.
 	if want := []string{"one-filter", "two-filters", "one-filter"}; !slices.Equal(got, want) {
@@ -485,4 +469,20 @@ func TestEnsureConsumerLeavesMatchingSettingsAlone(t *testing.T) {
 	if w := c.CachedInfo().Config.AckWait; w != 7*time.Second {
 		t.Fatalf("ack wait %s after the changed declaration, want 7s", w)
 	}
+}
+
+// receive takes n values from ch, failing with what it got when they take
+// longer than 10 s.
+func receive(t *testing.T, ch <-chan string, n int, what string) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		select {
+		case s := <-ch:
+			got = append(got, s)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: got %v, want %d", what, got, n)
+		}
+	}
+	return got
 }
