@@ -167,28 +167,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // drainSubject handles the queued messages of one subject in stream order
-// until its queue is empty. When the consumer stops (ctx done) while a
-// message waits for a retry, that message and the rest of the queue are
-// handed back to JetStream in order.
+// until its queue is empty. When the consumer stops (ctx done) or loses the
+// pin while a message waits for a retry, that message and the rest of the
+// queue are handed back to JetStream in order.
 func (c *Consumer) drainSubject(ctx, work context.Context, subject string, sem chan struct{}) {
-	handBack := false
 	for {
 		msg := c.queues.head(subject)
 		if msg == nil {
 			return
 		}
 		switch {
-		case handBack || work.Err() != nil || c.queues.isReturned(subject, pinOf(msg)) || c.guard.stale(msg):
-			// Hand the rest of the subject back in one go and end this
-			// drainer. A later message of the subject delivered under
-			// the same pin, still on its way here, is handed back too
-			// (isReturned): handling it would overtake the one handed
-			// back. So is a message delivered under a pin this process
-			// lost (stale): the replica pinned since gets it.
-			for _, m := range c.queues.takeAll(subject, pinOf(msg)) {
-				c.guard.noteHandBack(m)
-				_ = m.Nak()
-			}
+		case work.Err() != nil || c.queues.isReturned(subject, pinOf(msg)) || c.guard.stale(msg):
+			// A message delivered under a pin this process lost (stale)
+			// belongs to the replica pinned since.
+			c.handBack(subject, pinOf(msg))
 			return
 		case c.guard.blocked(work, msg):
 			c.count(outcomeWaiting)
@@ -197,12 +189,28 @@ func (c *Consumer) drainSubject(ctx, work context.Context, subject string, sem c
 			case <-time.After(c.guard.pollEvery):
 			}
 			continue // the head may have changed: an earlier message arrived
-		default:
-			sem <- struct{}{}
-			handBack = !c.process(ctx, work, msg)
-			<-sem
 		}
+		sem <- struct{}{}
+		finished := c.process(ctx, work, msg)
+		<-sem
 		c.queues.pop(subject, msg)
+		if !finished { // process handed msg back
+			c.guard.noteHandBack(msg)
+			c.handBack(subject, pinOf(msg))
+			return
+		}
+	}
+}
+
+// handBack hands subject's queued messages back to JetStream in stream
+// order and ends its drainer. The subject stays handed back for pin, even
+// with nothing queued: a later message of it delivered under the same pin,
+// still on its way here, is handed back too (isReturned) — handling it
+// would overtake the one handed back, which the next holder now gets.
+func (c *Consumer) handBack(subject, pin string) {
+	for _, m := range c.queues.takeAll(subject, pin) {
+		c.guard.noteHandBack(m)
+		_ = m.Nak()
 	}
 }
 
