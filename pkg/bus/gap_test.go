@@ -158,17 +158,32 @@ func (f *gapFixture) heldBack(c *Consumer) float64 {
 	return testutil.ToFloat64(c.metrics.outcomes.WithLabelValues("gap", outcomeWaiting))
 }
 
-// loseFirstOfTwo has c pinned and past its takeover window (r0's review
-// handled), then delivers r1's two reviews of which only the second
-// arrives: the first is lost on its way.
-func (f *gapFixture) loseFirstOfTwo(c *Consumer) {
+// pin has c pinned and past its takeover window: r0's review handled.
+func (f *gapFixture) pin(c *Consumer) {
 	f.t.Helper()
 	f.publish("r0", 1)
 	f.arrive(c, f.fetch(c, 1)[0]) // pinned: the takeover window opens and closes
 	f.waitHandled(1)
+}
+
+// loseFirstOfTwo has c pinned, then delivers r1's two reviews of which only
+// the second arrives: the first is lost on its way.
+func (f *gapFixture) loseFirstOfTwo(c *Consumer) {
+	f.t.Helper()
+	f.pin(c)
 	f.publish("r1", 1)
 	f.publish("r1", 2)
 	f.arrive(c, f.fetch(c, 2)[1])
+}
+
+// secondWaits checks that r1's second review, whose first was lost, waits
+// for it instead of overtaking it.
+func (f *gapFixture) secondWaits(c *Consumer, why string) {
+	f.t.Helper()
+	f.poll("the later review held back", func() bool { return f.heldBack(c) > 0 })
+	if h := f.handledIDs(); len(h) != 1 {
+		f.t.Fatalf("handled %v: %s", h, why)
+	}
 }
 
 // redeliverInOrder hands c JetStream's redeliveries after AckWait — of the
@@ -198,10 +213,7 @@ func TestLostDeliveryIsNotOvertaken(t *testing.T) {
 	f := newGapFixture(t)
 	c := f.consumer()
 	f.loseFirstOfTwo(c)
-	f.poll("the later review held back", func() bool { return f.heldBack(c) > 0 })
-	if h := f.handledIDs(); len(h) != 1 {
-		t.Fatalf("handled %v while the first review was lost: the second overtook it", h)
-	}
+	f.secondWaits(c, "the second review overtook the first, which was lost")
 	f.redeliverInOrder(c)
 }
 
@@ -269,7 +281,7 @@ func TestDisruptionKeepsTheWindowOpen(t *testing.T) {
 	f := newGapFixture(t)
 	c := f.consumer()
 	f.loseFirstOfTwo(c) // a window opens
-	f.poll("the later review held back", func() bool { return f.heldBack(c) > 0 })
+	f.secondWaits(c, "the second review overtook the first, which was lost")
 
 	// The window's bound is reached just as JetStream reports a new
 	// consumer leader.
@@ -294,9 +306,7 @@ func TestDisruptionKeepsTheWindowOpen(t *testing.T) {
 func TestStopDuringRetryHandsBackWhatArrivesAfter(t *testing.T) {
 	f := newGapFixture(t)
 	c := f.consumer()
-	f.publish("r0", 1)
-	f.arrive(c, f.fetch(c, 1)[0]) // pinned: the takeover window opens and closes
-	f.waitHandled(1)
+	f.pin(c)
 	f.failing.Store(true)
 	f.publish("r1", 1)
 	f.publish("r1", 2)

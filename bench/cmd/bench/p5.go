@@ -142,7 +142,7 @@ func p5(binDir, natsServer, dir string, reps int, dur time.Duration, logf func(s
 				smp = startSampler(p.pids, 250*time.Millisecond)
 			}
 			var r P5Rep
-			m0, err0 := readMachine()
+			machine := machineSince()
 			cpu0, t0 := selfCPU(), time.Now()
 			if lv.rate > 0 {
 				r = g.openLoop(dur, lv.rate, lv.conns)
@@ -150,9 +150,7 @@ func p5(binDir, natsServer, dir string, reps int, dur time.Duration, logf func(s
 				r = g.closedLoop(dur, lv.conns)
 			}
 			r.GeneratorCPU = 100 * (selfCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
-			if m1, err := readMachine(); err == nil && err0 == nil {
-				r.StealPercent, r.IdlePercent = machineShare(m0, m1)
-			}
+			r.StealPercent, r.IdlePercent = machine()
 			if smp != nil {
 				run.Usage = append(run.Usage, smp.Stop()...)
 			}

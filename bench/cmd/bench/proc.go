@@ -148,14 +148,28 @@ type machineSample struct {
 // something else while this VM had work for its CPUs: a figure measured
 // during much steal measures the neighbours, not the product.
 func readMachine() (machineSample, error) {
-	var m machineSample
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return m, err
+		return machineSample{}, err
 	}
 	return parseProcStat(string(b))
 }
 
+// machineSince reads /proc/stat now and returns a function that gives the
+// machine's steal and idle shares (per cent) since then; zero when
+// /proc/stat cannot be read.
+func machineSince() func() (steal, idle float64) {
+	m0, err0 := readMachine()
+	return func() (float64, float64) {
+		m1, err := readMachine()
+		if err != nil || err0 != nil {
+			return 0, 0
+		}
+		return machineShare(m0, m1)
+	}
+}
+
+// parseProcStat reads the aggregate "cpu" line, the first of /proc/stat.
 func parseProcStat(stat string) (machineSample, error) {
 	var m machineSample
 	line, _, _ := strings.Cut(stat, "\n")
