@@ -74,6 +74,14 @@ type P5Result struct {
 // from it, so a stalled server shows as latency rather than as a generator
 // that slowed down with it (coordinated omission). Flat out is closed loop:
 // many connections sending back to back, counting deliveries/s.
+//
+// Each repetition starts nats-server and the ingress afresh on an empty
+// store: the stream's duplicate window (2 h) keeps the id of every delivery,
+// and nats-server's cost per delivery grows with that table (its collector
+// marks it), so on one server a repetition measured what the earlier ones
+// left behind — hundreds of thousands of ids after a few flat-out seconds,
+// where a real endpoint, sent only its access-request project's issue events,
+// holds a few thousand.
 func p5(binDir, natsServer, dir string, reps int, dur time.Duration, logf func(string, ...any)) *P5Result {
 	res := &P5Result{}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -95,36 +103,8 @@ func p5(binDir, natsServer, dir string, reps int, dur time.Duration, logf func(s
 		return res
 	}
 	res.Body = fmt.Sprintf("Jira Cloud issue_updated (status → Done), %.1f KiB", float64(len(body))/1024)
-	secret := "bench-secret-0123456789abcdef"
-	p := &product{layout: "ingress", pids: map[string]int{}}
-	defer p.Stop()
-	natsAddr, _ := freeAddr()
-	ingressAddr, _ := freeAddr()
-	host, port, _ := splitHostPort(natsAddr)
-	if err := p.start(dir, "nats-server", natsServer, os.Environ(), "-js", "-sd", filepath.Join(dir, "nats"), "-a", host, "-p", port); err != nil {
-		res.Skipped = err.Error()
-		return res
-	}
-	if err := waitTCP(natsAddr, 20*time.Second); err != nil {
-		res.Skipped = "nats-server: " + err.Error()
-		return res
-	}
-	// One client address sends everything here: the per-IP limits are
-	// lifted (their defaults protect a real endpoint, not this figure).
-	env := append(os.Environ(), "NATS_URL=nats://"+natsAddr, "LOG_LEVEL=info", "LOG_FORMAT=json",
-		"WEBHOOK_INGRESS_ADDR="+ingressAddr, "WEBHOOK_INGRESS_INSECURE_NO_TLS=true", "WEBHOOK_INGRESS_HMAC_SECRETS="+secret,
-		"WEBHOOK_INGRESS_RATE_LIMIT=0", "WEBHOOK_INGRESS_MAX_CONCURRENT=1024", "WEBHOOK_INGRESS_MAX_CONCURRENT_PER_IP=1024")
-	if err := p.start(dir, "webhook-ingress", filepath.Join(binDir, "webhook-ingress"), env); err != nil {
-		res.Skipped = err.Error()
-		return res
-	}
-	if err := waitTCP(ingressAddr, 20*time.Second); err != nil {
-		res.Skipped = "webhook-ingress: " + err.Error()
-		return res
-	}
-	url := "http://" + ingressAddr + "/webhook"
-	res.Command = fmt.Sprintf("cd bench && go run ./cmd/bench -only p5 -p5-duration %s -reps %d (built-in open-loop generator)", dur, reps)
-	g := newGenerator(url, secret, body)
+	res.Command = fmt.Sprintf("cd bench && go run ./cmd/bench -only p5 -p5-duration %s -reps %d (built-in open-loop generator; "+
+		"nats-server and the ingress started afresh, on an empty store, for each repetition)", dur, reps)
 	levels := []struct {
 		name        string
 		rate, conns int
@@ -132,28 +112,20 @@ func p5(binDir, natsServer, dir string, reps int, dur time.Duration, logf func(s
 		// Flat out at three concurrencies: the more deliveries in flight,
 		// the more of them share a write to nats-server and its ack.
 		{"flat out", 0, 64}, {"flat out", 0, 256}, {"flat out", 0, 1024}}
-	g.closedLoop(2*time.Second, 16) // warm-up: connections, JetStream, the ingress's pools
+	n := 0
 	for _, lv := range levels {
 		run := P5Run{Name: lv.name, Rate: lv.rate, Connections: lv.conns}
 		var dps, p50, p90, p99 []float64
 		for range reps {
-			var smp *sampler
-			if lv.rate == 0 {
-				smp = startSampler(p.pids, 250*time.Millisecond)
+			n++
+			st, err := startP5Stack(binDir, natsServer, filepath.Join(dir, fmt.Sprintf("rep-%02d", n)), body)
+			if err != nil {
+				res.Skipped = err.Error()
+				return res
 			}
-			var r P5Rep
-			machine := machineSince()
-			cpu0, t0 := selfCPU(), time.Now()
-			if lv.rate > 0 {
-				r = g.openLoop(dur, lv.rate, lv.conns)
-			} else {
-				r = g.closedLoop(dur, lv.conns)
-			}
-			r.GeneratorCPU = 100 * (selfCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
-			r.StealPercent, r.IdlePercent = machine()
-			if smp != nil {
-				run.Usage = append(run.Usage, smp.Stop()...)
-			}
+			r, usage := st.measure(lv.rate, lv.conns, dur)
+			st.stop()
+			run.Usage = append(run.Usage, usage...)
 			run.Reps = append(run.Reps, r)
 			run.Non2xx += r.Non2xx + r.Errors
 			dps, p50, p90, p99 = append(dps, r.DeliveriesPerSec), append(p50, r.P50ms), append(p90, r.P90ms), append(p99, r.P99ms)
@@ -164,6 +136,82 @@ func p5(binDir, natsServer, dir string, reps int, dur time.Duration, logf func(s
 		res.Runs = append(res.Runs, run)
 	}
 	return res
+}
+
+// p5Stack is one repetition's nats-server and webhook-ingress, and the
+// generator that sends to it.
+type p5Stack struct {
+	p     *product
+	store string
+	gen   *generator
+}
+
+func startP5Stack(binDir, natsServer, dir string, body []byte) (st *p5Stack, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	st = &p5Stack{p: &product{layout: "ingress", pids: map[string]int{}}, store: filepath.Join(dir, "nats")}
+	defer func() {
+		if err != nil {
+			st.stop()
+		}
+	}()
+	secret := "bench-secret-0123456789abcdef"
+	natsAddr, _ := freeAddr()
+	ingressAddr, _ := freeAddr()
+	host, port, _ := splitHostPort(natsAddr)
+	if err := st.p.start(dir, "nats-server", natsServer, os.Environ(), "-js", "-sd", st.store, "-a", host, "-p", port); err != nil {
+		return st, err
+	}
+	if err := waitTCP(natsAddr, 20*time.Second); err != nil {
+		return st, fmt.Errorf("nats-server: %w", err)
+	}
+	// One client address sends everything here: the per-IP limits are
+	// lifted (their defaults protect a real endpoint, not this figure).
+	env := append(os.Environ(), "NATS_URL=nats://"+natsAddr, "LOG_LEVEL=info", "LOG_FORMAT=json",
+		"WEBHOOK_INGRESS_ADDR="+ingressAddr, "WEBHOOK_INGRESS_INSECURE_NO_TLS=true", "WEBHOOK_INGRESS_HMAC_SECRETS="+secret,
+		"WEBHOOK_INGRESS_RATE_LIMIT=0", "WEBHOOK_INGRESS_MAX_CONCURRENT=1024", "WEBHOOK_INGRESS_MAX_CONCURRENT_PER_IP=1024")
+	if err := st.p.start(dir, "webhook-ingress", filepath.Join(binDir, "webhook-ingress"), env); err != nil {
+		return st, err
+	}
+	if err := waitTCP(ingressAddr, 20*time.Second); err != nil {
+		return st, fmt.Errorf("webhook-ingress: %w", err)
+	}
+	st.gen = newGenerator("http://"+ingressAddr+"/webhook", secret, body)
+	// Warm-up: connections, JetStream's stream, the ingress's pools.
+	if w := st.gen.closedLoop(time.Second, 16); w.DeliveriesPerSec == 0 || w.Non2xx+w.Errors > 0 {
+		return st, fmt.Errorf("warm-up: %d deliveries/s, %d refused, %d errors (see %s)", int(w.DeliveriesPerSec), w.Non2xx, w.Errors, dir)
+	}
+	return st, nil
+}
+
+// measure runs one load level for d: at rate deliveries/s (open loop), or
+// flat out when rate is 0, when it also samples the processes' CPU.
+func (st *p5Stack) measure(rate, conns int, d time.Duration) (P5Rep, []ProcUsage) {
+	var smp *sampler
+	if rate == 0 {
+		smp = startSampler(st.p.pids, 250*time.Millisecond)
+	}
+	var r P5Rep
+	machine := machineSince()
+	cpu0, t0 := selfCPU(), time.Now()
+	if rate > 0 {
+		r = st.gen.openLoop(d, rate, conns)
+	} else {
+		r = st.gen.closedLoop(d, conns)
+	}
+	r.GeneratorCPU = 100 * (selfCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
+	r.StealPercent, r.IdlePercent = machine()
+	if smp == nil {
+		return r, nil
+	}
+	return r, smp.Stop()
+}
+
+// stop ends the processes and removes the store (logs stay with -keep).
+func (st *p5Stack) stop() {
+	st.p.Stop()
+	_ = os.RemoveAll(st.store)
 }
 
 // generator sends signed deliveries, each with a new delivery identifier
