@@ -38,7 +38,7 @@ type Config struct {
 	APITimeout      time.Duration `split_words:"true" default:"5s" desc:"Timeout of every JetStream API call and publish."`
 	DeclareTimeout  time.Duration `split_words:"true" default:"1m" desc:"How long start-up retries declaring streams, buckets and consumers while JetStream is unavailable (a cluster electing leaders)."`
 	Replicas        int           `split_words:"true" default:"1" desc:"Replicas of the streams and buckets a service declares (3 on a cluster)."`
-	DuplicateWindow time.Duration `split_words:"true" default:"2h" desc:"JetStream duplicate window: a republished event id within it is dropped."`
+	DuplicateWindow time.Duration `split_words:"true" default:"2h" desc:"JetStream duplicate window: a republished event id within it is dropped. nats-server keeps every id of the window in memory and its collector scans them: at R messages/s a stream holds R × window ids."`
 	MaxAge          time.Duration `split_words:"true" default:"720h" desc:"How long streams keep events (the log can be replayed within it)."`
 	PinnedTTL       time.Duration `split_words:"true" default:"10s" desc:"How long a replica that stopped pulling (killed, cut off) keeps a consumer before JetStream pins another replica. A graceful stop hands over at once."`
 }
