@@ -1,10 +1,8 @@
 package teleportsim
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/gravitational/teleport/api/client/proto"
 	"github.com/gravitational/teleport/api/types"
@@ -132,14 +130,13 @@ func (a *authService) ListAccessRequests(ctx context.Context, req *proto.ListAcc
 	if req.Filter != nil {
 		filter = *req.Filter
 	}
-	reqs := a.srv.store.list(caller, filter)
 	// Like Teleport's backend, a page key names a position in the sort
 	// order, not an offset: requests deleted or created between two pages
 	// never make the listing skip one that exists throughout.
 	var key func(r *types.AccessRequestV3) string
 	switch req.Sort {
 	case proto.AccessRequestSort_DEFAULT:
-		key = func(r *types.AccessRequestV3) string { return r.GetName() }
+		// By name: the store keeps the names sorted.
 	case proto.AccessRequestSort_CREATED:
 		key = func(r *types.AccessRequestV3) string {
 			return fmt.Sprintf("%020d/%s", r.GetCreationTime().UnixNano(), r.GetName())
@@ -151,32 +148,12 @@ func (a *authService) ListAccessRequests(ctx context.Context, req *proto.ListAcc
 	default:
 		return nil, trace.BadParameter("unsupported sort order %v", req.Sort)
 	}
-	slices.SortStableFunc(reqs, func(x, y *types.AccessRequestV3) int { return cmp.Compare(key(x), key(y)) })
-	if req.Descending {
-		slices.Reverse(reqs)
-	}
-	start := 0
-	if req.StartKey != "" {
-		start = slices.IndexFunc(reqs, func(r *types.AccessRequestV3) bool {
-			if req.Descending {
-				return key(r) <= req.StartKey
-			}
-			return key(r) >= req.StartKey
-		})
-		if start < 0 {
-			start = len(reqs)
-		}
-	}
 	limit := int(req.Limit)
 	if limit <= 0 || limit > a.srv.opts.MaxPageSize {
 		limit = a.srv.opts.MaxPageSize
 	}
-	end := min(start+limit, len(reqs))
-	resp := &proto.ListAccessRequestsResponse{AccessRequests: reqs[start:end]}
-	if end < len(reqs) {
-		resp.NextKey = key(reqs[end])
-	}
-	return resp, nil
+	page, next := a.srv.store.page(caller, filter, key, req.Descending, req.StartKey, limit)
+	return &proto.ListAccessRequestsResponse{AccessRequests: page, NextKey: next}, nil
 }
 
 func (a *authService) GetAccessRequestsV2(f *types.AccessRequestFilter, stream proto.AuthService_GetAccessRequestsV2Server) error {

@@ -22,12 +22,12 @@ func testContext(t *testing.T) context.Context {
 
 // connect builds a client exactly as an access plugin does: the auth
 // address and an identity file.
-func connect(t *testing.T, srv *teleportsim.Server, user string) *client.Client {
+func connect(t testing.TB, srv *teleportsim.Server, user string) *client.Client {
 	t.Helper()
 	return connectWith(t, srv, client.LoadIdentityFile(srv.IdentityFile(user)))
 }
 
-func connectWith(t *testing.T, srv *teleportsim.Server, creds client.Credentials) *client.Client {
+func connectWith(t testing.TB, srv *teleportsim.Server, creds client.Credentials) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -93,7 +93,7 @@ func eventuallyEvery(t *testing.T, what string, interval time.Duration, cond fun
 	t.Fatalf("%s: still failing after %v: %v", what, waitFor, err)
 }
 
-func mustCreate(t *testing.T, srv *teleportsim.Server, user string, opts ...teleportsim.RequestOption) string {
+func mustCreate(t testing.TB, srv *teleportsim.Server, user string, opts ...teleportsim.RequestOption) string {
 	t.Helper()
 	id, err := srv.CreateRequest(user, []string{"editor"}, "need to edit", opts...)
 	if err != nil {

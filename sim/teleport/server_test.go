@@ -374,7 +374,7 @@ func TestListingSkipsNothingWhenRequestsGoAway(t *testing.T) {
 	for _, order := range []struct {
 		sort       proto.AccessRequestSort
 		descending bool
-	}{{proto.AccessRequestSort_DEFAULT, false}, {proto.AccessRequestSort_CREATED, true}, {proto.AccessRequestSort_USER, false}} {
+	}{{proto.AccessRequestSort_DEFAULT, false}, {proto.AccessRequestSort_DEFAULT, true}, {proto.AccessRequestSort_CREATED, true}, {proto.AccessRequestSort_USER, false}} {
 		t.Run(fmt.Sprintf("%v descending=%v", order.sort, order.descending), func(t *testing.T) {
 			srv := teleportsim.Start(t, teleportsim.Options{})
 			clt := connect(t, srv, teleportsim.UserAccessPlugin)

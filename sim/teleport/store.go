@@ -59,6 +59,7 @@ type store struct {
 
 	mu         sync.Mutex
 	requests   map[string]*types.AccessRequestV3
+	names      []string // the requests' names, sorted: the default listing order
 	pluginData map[string]*types.PluginDataV3
 	audit      []AuditEvent
 	watchers   map[*watcher]struct{}
@@ -166,6 +167,8 @@ func (s *store) create(caller User, req *types.AccessRequestV3, ttl time.Duratio
 		return nil, trace.AlreadyExists("access request %q already exists", req.GetName())
 	}
 	s.requests[req.GetName()] = req
+	i, _ := slices.BinarySearch(s.names, req.GetName())
+	s.names = slices.Insert(s.names, i, req.GetName())
 	s.record(AuditEvent{
 		Type: EventAccessRequestCreate, RequestID: req.GetName(), User: req.GetUser(),
 		State: req.GetState().String(), Reason: req.GetRequestReason(), Roles: req.GetRoles(),
@@ -417,22 +420,87 @@ func resolution(req *types.AccessRequestV3) (types.RequestState, bool) {
 // list returns the requests matching filter, sorted by id. Callers without
 // list and read on access_request see only their own requests.
 func (s *store) list(caller User, filter types.AccessRequestFilter) []*types.AccessRequestV3 {
-	filter.Requester = caller.Name
-	own := !(s.rbac.allowed(caller, types.KindAccessRequest, types.VerbList) &&
-		s.rbac.allowed(caller, types.KindAccessRequest, types.VerbRead))
+	shows := s.listing(caller, filter)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*types.AccessRequestV3
 	for _, r := range s.requests {
-		if own && r.GetUser() != caller.Name {
-			continue
-		}
-		if filter.Match(r) {
+		if shows(r) {
 			out = append(out, cloneRequest(r))
 		}
 	}
 	slices.SortFunc(out, func(a, b *types.AccessRequestV3) int { return cmp.Compare(a.GetName(), b.GetName()) })
 	return out
+}
+
+// listing reports which requests caller's listing with filter shows: its
+// own only, unless it may list and read every request.
+func (s *store) listing(caller User, filter types.AccessRequestFilter) func(*types.AccessRequestV3) bool {
+	filter.Requester = caller.Name
+	own := !(s.rbac.allowed(caller, types.KindAccessRequest, types.VerbList) &&
+		s.rbac.allowed(caller, types.KindAccessRequest, types.VerbRead))
+	return func(r *types.AccessRequestV3) bool { return (!own || r.GetUser() == caller.Name) && filter.Match(r) }
+}
+
+// page is one page of a listing in the order of key (every key names one
+// request; nil: by name), descending when asked: the requests from the
+// first whose key is at or after start (at or before, descending), at most
+// limit of them, and the key of the request after them ("" at the end).
+// Only the page is copied, and the default order reads the sorted names
+// from start, as Teleport's backend reads its keys: a listing of n requests
+// in pages costs n copies, not n per page.
+func (s *store) page(caller User, filter types.AccessRequestFilter, key func(*types.AccessRequestV3) string,
+	descending bool, start string, limit int) (page []*types.AccessRequestV3, next string) {
+	shows := s.listing(caller, filter)
+	type keyed struct {
+		key string
+		r   *types.AccessRequestV3
+	}
+	order := cmp.Compare[string]
+	if descending {
+		order = func(x, y string) int { return cmp.Compare(y, x) }
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []keyed // in listing order
+	if key == nil {
+		names := s.names
+		if descending {
+			names = slices.Clone(names)
+			slices.Reverse(names)
+		}
+		from := 0
+		if start != "" {
+			from, _ = slices.BinarySearchFunc(names, start, order)
+		}
+		for _, name := range names[from:] {
+			if r := s.requests[name]; shows(r) {
+				all = append(all, keyed{name, r})
+				if len(all) > limit { // one more: the next page's key
+					break
+				}
+			}
+		}
+	} else {
+		for _, r := range s.requests {
+			if shows(r) {
+				all = append(all, keyed{key(r), r})
+			}
+		}
+		slices.SortFunc(all, func(x, y keyed) int { return order(x.key, y.key) })
+		if start != "" {
+			from, _ := slices.BinarySearchFunc(all, start, func(k keyed, start string) int { return order(k.key, start) })
+			all = all[from:]
+		}
+	}
+	end := min(limit, len(all))
+	for _, k := range all[:end] {
+		page = append(page, cloneRequest(k.r))
+	}
+	if end < len(all) {
+		next = all[end].key
+	}
+	return page, next
 }
 
 func (s *store) get(id string) (*types.AccessRequestV3, error) {
@@ -459,6 +527,9 @@ func (s *store) remove(caller *User, id string) error {
 		return trace.NotFound("cannot delete access request %q (not found)", id)
 	}
 	delete(s.requests, id)
+	if i, ok := slices.BinarySearch(s.names, id); ok {
+		s.names = slices.Delete(s.names, i, i+1)
+	}
 	if caller != nil {
 		s.record(AuditEvent{Type: EventAccessRequestDelete, RequestID: id, User: caller.Name})
 	}
