@@ -234,3 +234,33 @@ func TestYoungUnlistedRequestIsLookedAtAgain(t *testing.T) {
 	<-tp.watchers
 	waitFor(t, "r7 expired", func() bool { return slices.Contains(pub.ids(), "r7:expired") })
 }
+
+// A listing publishes several requests at once: a request whose publish
+// waits (a slow stream ack) does not hold up the publish of the requests
+// listed after it — after a stream closed on a burst, the listing holds
+// every request the stream had not delivered.
+func TestListingDoesNotPublishOneRequestAtATime(t *testing.T) {
+	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
+	pub := &gatedPublisher{released: make(chan struct{})}
+	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: zerolog.Nop()})
+	slow := "slow"
+	fast := ""
+	for i := range 100 { // a request of another worker
+		if id := fmt.Sprintf("fast-%d", i); w.laneOf(id) != w.laneOf(slow) {
+			fast = id
+			break
+		}
+	}
+	if fast == "" {
+		t.Fatalf("no request id found on another lane than %q", slow)
+	}
+	pub.hold, pub.until = slow+":created", fast+":created"
+	tp.list(request(t, slow, types.RequestState_PENDING), request(t, fast, types.RequestState_PENDING))
+	if err := w.Relist(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fast + ":created", slow + ":created"}
+	if got := pub.ids(); !slices.Equal(got, want) {
+		t.Fatalf("published %v, want %v", got, want)
+	}
+}

@@ -81,6 +81,7 @@ type Watcher struct {
 	// with a listing (under listing).
 	caughtUp  bool
 	lastEvent atomic.Int64 // unix nanos
+	published atomic.Int64 // events published, for a listing's log line
 	seed      maphash.Seed // of the lane hash
 
 	// listing is held by Relist, and shared by a lane while it handles one
@@ -405,8 +406,10 @@ func (w *Watcher) handle(ctx context.Context, ev types.Event) error {
 func (w *Watcher) Relist(ctx context.Context) error {
 	w.listing.Lock()
 	defer w.listing.Unlock()
+	started, published := time.Now(), w.published.Load()
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	reqs, err := w.cfg.Client.GetAccessRequests(lctx, types.AccessRequestFilter{})
+	listing := time.Since(started)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("list access requests: %w", err)
@@ -428,9 +431,9 @@ func (w *Watcher) Relist(ctx context.Context) error {
 	listed := make(map[string]bool, len(reqs))
 	for _, r := range reqs {
 		listed[r.GetName()] = true
-		if err := w.observe(ctx, r, legacy); err != nil {
-			return err
-		}
+	}
+	if err := w.observeListed(ctx, reqs, legacy); err != nil {
+		return err
 	}
 	now := time.Now()
 	w.mu.Lock()
@@ -487,8 +490,61 @@ func (w *Watcher) Relist(ctx context.Context) error {
 		}
 		w.caughtUp = true
 	}
-	w.cfg.Log.Debug().Int("requests", len(reqs)).Msg("relisted access requests")
+	if n := w.published.Load() - published; n > 0 {
+		// After a reconnect (a stream closed on a burst, Teleport
+		// restarted) or at a resync that found what the watch missed.
+		w.cfg.Log.Info().Int("requests", len(reqs)).Int64("published", n).Dur("listing", listing).Dur("took", time.Since(started)).
+			Msg("listed access requests and published the events the watch stream had not delivered")
+	} else {
+		w.cfg.Log.Debug().Int("requests", len(reqs)).Dur("took", time.Since(started)).Msg("relisted access requests")
+	}
 	return nil
+}
+
+// observeListed observes the listed requests on as many workers as the
+// watch has lanes: a listing after the stream closed on a burst holds every
+// request the closed stream had not delivered, and one at a time each
+// would wait for its publish's stream ack (a thousand requests, a second).
+// A request goes to the worker of its lane, so its events are published in
+// order even if the listing shows it twice. It stops at the first error.
+func (w *Watcher) observeListed(ctx context.Context, reqs []types.AccessRequest, legacy legacyLookup) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	in := make([]chan types.AccessRequest, lanes)
+	failed := make(chan error, lanes)
+	var wg sync.WaitGroup
+	for i := range in {
+		in[i] = make(chan types.AccessRequest, 64)
+		wg.Go(func() {
+			for r := range in[i] {
+				if wctx.Err() != nil {
+					continue
+				}
+				if err := w.observe(wctx, r, legacy); err != nil {
+					failed <- err
+					cancel()
+				}
+			}
+		})
+	}
+feed:
+	for _, r := range reqs {
+		select {
+		case in[w.laneOf(r.GetName())] <- r:
+		case <-wctx.Done():
+			break feed
+		}
+	}
+	for _, c := range in {
+		close(c)
+	}
+	wg.Wait()
+	select {
+	case err := <-failed:
+		return err
+	default:
+		return ctx.Err()
+	}
 }
 
 // expireMissed reports request.expired for requests the stream left
@@ -653,6 +709,7 @@ func (w *Watcher) publish(ctx context.Context, ev *events.RequestEvent) error {
 	if err := w.cfg.Publisher.Publish(ctx, ev); err != nil {
 		return fmt.Errorf("publish %s: %w", ev.DedupID(), err)
 	}
+	w.published.Add(1)
 	if w.cfg.Metrics.Published != nil {
 		w.cfg.Metrics.Published(ev.Kind)
 	}
