@@ -92,16 +92,14 @@ func (f *pluginDataTeleport) readCount() int {
 	return len(f.reads)
 }
 
-// A request whose publish waits (a slow stream ack) does not hold up the
-// publish of another request's events; each request's own events stay in
-// order.
-func TestRequestsDoNotWaitForEachOther(t *testing.T) {
-	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
-	pub := &gatedPublisher{released: make(chan struct{})}
-	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: zerolog.Nop()})
-	slow := "slow"
-	fast := ""
-	for i := range 100 { // a request of another lane
+// gatedPair is a watcher of tp whose publisher holds request slow's
+// created event until request fast's, of another lane, was published.
+func gatedPair(t *testing.T, tp *laggingTeleport) (w *Watcher, pub *gatedPublisher, slow, fast string) {
+	t.Helper()
+	pub = &gatedPublisher{released: make(chan struct{})}
+	w = New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: zerolog.Nop()})
+	slow = "slow"
+	for i := range 100 {
 		if id := fmt.Sprintf("fast-%d", i); w.laneOf(id) != w.laneOf(slow) {
 			fast = id
 			break
@@ -111,6 +109,15 @@ func TestRequestsDoNotWaitForEachOther(t *testing.T) {
 		t.Fatalf("no request id found on another lane than %q", slow)
 	}
 	pub.hold, pub.until = slow+":created", fast+":created"
+	return w, pub, slow, fast
+}
+
+// A request whose publish waits (a slow stream ack) does not hold up the
+// publish of another request's events; each request's own events stay in
+// order.
+func TestRequestsDoNotWaitForEachOther(t *testing.T) {
+	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
+	w, pub, slow, fast := gatedPair(t, tp)
 	run(t, w)
 	watcher := <-tp.watchers
 
@@ -241,20 +248,7 @@ func TestYoungUnlistedRequestIsLookedAtAgain(t *testing.T) {
 // every request the stream had not delivered.
 func TestListingDoesNotPublishOneRequestAtATime(t *testing.T) {
 	tp := &laggingTeleport{watchers: make(chan *fakeWatcher, 8)}
-	pub := &gatedPublisher{released: make(chan struct{})}
-	w := New(Config{Client: tp, Publisher: pub, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: zerolog.Nop()})
-	slow := "slow"
-	fast := ""
-	for i := range 100 { // a request of another worker
-		if id := fmt.Sprintf("fast-%d", i); w.laneOf(id) != w.laneOf(slow) {
-			fast = id
-			break
-		}
-	}
-	if fast == "" {
-		t.Fatalf("no request id found on another lane than %q", slow)
-	}
-	pub.hold, pub.until = slow+":created", fast+":created"
+	w, pub, slow, fast := gatedPair(t, tp)
 	tp.list(request(t, slow, types.RequestState_PENDING), request(t, fast, types.RequestState_PENDING))
 	if err := w.Relist(context.Background()); err != nil {
 		t.Fatal(err)
