@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -385,6 +386,7 @@ func TestListingSkipsNothingWhenRequestsGoAway(t *testing.T) {
 			req := &proto.ListAccessRequestsRequest{Limit: 2, Sort: order.sort, Descending: order.descending}
 			seen := map[string]bool{}
 			deleted := map[string]bool{}
+			var names []string // in the order listed
 			for page := 0; ; page++ {
 				rsp, err := clt.ListAccessRequests(ctx, req)
 				if err != nil {
@@ -392,6 +394,7 @@ func TestListingSkipsNothingWhenRequestsGoAway(t *testing.T) {
 				}
 				for _, r := range rsp.AccessRequests {
 					seen[r.GetName()] = true
+					names = append(names, r.GetName())
 				}
 				// Teleport expires the requests already listed.
 				for _, r := range rsp.AccessRequests {
@@ -410,6 +413,14 @@ func TestListingSkipsNothingWhenRequestsGoAway(t *testing.T) {
 			}
 			if len(seen) != 9 {
 				t.Fatalf("listed %d of 9 requests while listed ones were deleted", len(seen))
+			}
+			if order.sort == proto.AccessRequestSort_DEFAULT {
+				if order.descending {
+					slices.Reverse(names)
+				}
+				if !slices.IsSorted(names) {
+					t.Fatalf("listed by name (descending %v) in the order %v", order.descending, names)
+				}
 			}
 		})
 	}
